@@ -1,0 +1,43 @@
+"""gateway-otel: OpenTelemetry for every call an application sends through an OpenAI-compatible gateway.
+
+```python
+import gateway_otel
+gateway_otel.instrument()   # one span per openai call, GenAI metrics, exporters from env vars
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._settings import ConfigurationError, Settings
+from ._version import __version__
+from .destinations import Providers, configure
+from .instrumentation import GatewayInstrumentor
+
+__all__ = [
+    "ConfigurationError",
+    "GatewayInstrumentor",
+    "Providers",
+    "Settings",
+    "__version__",
+    "configure",
+    "instrument",
+    "uninstrument",
+]
+
+
+def instrument(tracer_provider: Any = None, meter_provider: Any = None, **options: Any) -> None:
+    """Trace every openai call from now on. Idempotent.
+
+    Uses the given providers, else the application's global ones; when the application has set none,
+    `configure()` sets providers that export where `GATEWAY_OTEL_DESTINATIONS` / `OTEL_EXPORTER_OTLP_*` say.
+    `options` are the fields of `Settings` (`capture_content`, `max_content_length`, `gateway`); a bad value
+    raises `ConfigurationError` naming it.
+    """
+    GatewayInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+
+
+def uninstrument() -> None:
+    """Stop tracing and restore the openai client's original methods."""
+    GatewayInstrumentor().uninstrument()

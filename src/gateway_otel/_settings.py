@@ -1,0 +1,136 @@
+"""Settings, parsed once into a frozen object: explicit argument > environment variable > default.
+
+The hot path reads these fields and never the environment. A bad value fails here, at set-up, with a message
+that names the setting and says what it expects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["ConfigurationError", "Settings"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT also takes the experimental GenAI modes.
+_GENAI_CONTENT_MODES = {"no_content": False, "span_only": True, "event_only": True, "span_and_event": True}
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and what it expects."""
+
+
+def _parse_bool(name: str, raw: str, *, extra: Mapping[str, bool] | None = None) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if extra and value in extra:
+        return extra[value]
+    expected = "true or false" + (f" (or one of {', '.join(m.upper() for m in extra)})" if extra else "")
+    raise ConfigurationError(f"{name}={raw!r} is not valid: expected {expected}")
+
+
+def _parse_positive_int(name: str, raw: str | int) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0") from None
+    if isinstance(raw, bool) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the instrumentation does, decided once at `instrument()` time.
+
+    Each field documents the environment variable it is read from when not passed explicitly.
+    """
+
+    capture_content: bool = True
+    """Record prompts, completions, tool arguments and embeddings input.
+    Env: ``GATEWAY_OTEL_CAPTURE_CONTENT``, else ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``."""
+
+    max_content_length: int = 32_768
+    """Longest captured text value, in characters; longer values are cut with a visible marker.
+    Env: ``GATEWAY_OTEL_MAX_CONTENT_LENGTH``."""
+
+    gateway: str | None = None
+    """Force the gateway name (``openrouter``, ``litellm``...) instead of detecting it from the base URL.
+    Env: ``GATEWAY_OTEL_GATEWAY``."""
+
+    stream_usage: bool = False
+    """Add `stream_options.include_usage` to streamed chat and completions requests that do not set it, for
+    gateways that send usage only when asked. Off by default: the extra final chunk has an empty `choices`, which
+    breaks code that reads `chunk.choices[0]`. Env: ``GATEWAY_OTEL_STREAM_USAGE``."""
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+        """Build settings from keyword options, then the environment, then defaults."""
+        env = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                f"expected any of {', '.join(sorted(known))}"
+            )
+        return cls(
+            capture_content=_capture_content(options.get("capture_content"), env),
+            max_content_length=_max_content_length(options.get("max_content_length"), env),
+            gateway=_gateway(options.get("gateway"), env),
+            stream_usage=_bool_setting(
+                "stream_usage", options.get("stream_usage"), "GATEWAY_OTEL_STREAM_USAGE", env, default=False
+            ),
+        )
+
+
+def _capture_content(explicit: Any, env: Mapping[str, str]) -> bool:
+    if explicit is not None or env.get("GATEWAY_OTEL_CAPTURE_CONTENT", "").strip():
+        return _bool_setting("capture_content", explicit, "GATEWAY_OTEL_CAPTURE_CONTENT", env, default=True)
+    raw = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+    if raw is not None and raw.strip():
+        return _parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw, extra=_GENAI_CONTENT_MODES)
+    return True
+
+
+def _bool_setting(name: str, explicit: Any, variable: str, env: Mapping[str, str], *, default: bool) -> bool:
+    if explicit is not None:
+        if not isinstance(explicit, bool):
+            raise ConfigurationError(f"{name}={explicit!r} is not valid: expected True or False")
+        return explicit
+    raw = env.get(variable)
+    if raw is not None and raw.strip():
+        return _parse_bool(variable, raw)
+    return default
+
+
+def _max_content_length(explicit: Any, env: Mapping[str, str]) -> int:
+    if explicit is not None:
+        return _parse_positive_int("max_content_length", explicit)
+    raw = env.get("GATEWAY_OTEL_MAX_CONTENT_LENGTH")
+    if raw is not None and raw.strip():
+        return _parse_positive_int("GATEWAY_OTEL_MAX_CONTENT_LENGTH", raw)
+    return Settings.max_content_length
+
+
+def _gateway(explicit: Any, env: Mapping[str, str]) -> str | None:
+    name, raw = (
+        ("gateway", explicit) if explicit is not None else ("GATEWAY_OTEL_GATEWAY", env.get("GATEWAY_OTEL_GATEWAY"))
+    )
+    if raw is None or (isinstance(raw, str) and not raw.strip() and name != "gateway"):
+        return None
+    if (
+        not isinstance(raw, str)
+        or not raw.strip()
+        or not raw.strip().replace("_", "").replace(".", "").replace("-", "").isalnum()
+    ):
+        raise ConfigurationError(
+            f"{name}={raw!r} is not valid: expected a gateway name such as openrouter, litellm or azure"
+        )
+    return raw.strip().lower()

@@ -1,0 +1,112 @@
+"""Which gateway a client talks to, from its base URL.
+
+`gen_ai.provider.name` is "set based on the instrumentation's best knowledge" (GenAI conventions): for a call
+through OpenRouter that is `openrouter`, and the upstream provider that really served it (OpenRouter's response
+`provider`) goes to `gateway.upstream.provider`. Detection is a host-suffix table plus a few well-known local ports;
+the `gateway` option overrides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["Gateway", "detect_gateway", "gateway_by_name"]
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A known gateway or provider endpoint and the names the two conventions give it."""
+
+    name: str
+    """Our name for it, recorded as `gateway.name`."""
+    provider_name: str
+    """Value of `gen_ai.provider.name` (GenAI well-known values where one exists)."""
+    openinference_provider: str
+    """Value of `llm.provider` (OpenInference well-known values where one exists)."""
+
+
+def _g(name: str, provider: str | None = None, oi: str | None = None) -> Gateway:
+    return Gateway(name, provider or name, oi or name)
+
+
+OPENROUTER = _g("openrouter")
+OPENAI = _g("openai")
+GENERIC = _g("openai_compatible")
+
+_KNOWN = {
+    g.name: g
+    for g in (
+        OPENROUTER,
+        OPENAI,
+        GENERIC,
+        _g("litellm"),
+        _g("azure", "azure.ai.openai", "azure"),
+        _g("groq"),
+        _g("together", "together", "together"),
+        _g("fireworks"),
+        _g("deepseek"),
+        _g("mistral", "mistral_ai", "mistralai"),
+        _g("xai", "x_ai", "xai"),
+        _g("perplexity"),
+        _g("cerebras"),
+        _g("anthropic"),
+        _g("gemini", "gcp.gemini", "google"),
+        _g("ollama"),
+        _g("vllm"),
+        _g("helicone"),
+        _g("portkey"),
+        _g("cloudflare"),
+    )
+}
+
+# Host suffix -> gateway name; the longest matching suffix wins.
+_HOST_SUFFIXES = {
+    "openrouter.ai": "openrouter",
+    "api.openai.com": "openai",
+    "openai.azure.com": "azure",
+    "cognitiveservices.azure.com": "azure",
+    "services.ai.azure.com": "azure",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.fireworks.ai": "fireworks",
+    "api.deepseek.com": "deepseek",
+    "api.mistral.ai": "mistral",
+    "api.x.ai": "xai",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "gemini",
+    "ollama.com": "ollama",
+    "oai.helicone.ai": "helicone",
+    "ai.helicone.ai": "helicone",
+    "api.portkey.ai": "portkey",
+    "gateway.ai.cloudflare.com": "cloudflare",
+}
+# The default ports of self-hosted servers, for hosts that say nothing (localhost, a service name).
+_LOCAL_PORTS = {11434: "ollama", 4000: "litellm", 8000: "vllm"}
+
+
+def gateway_by_name(name: str) -> Gateway:
+    """The gateway called `name`; an unknown name is kept as given (a custom gateway)."""
+    return _KNOWN.get(name) or _g(name)
+
+
+@lru_cache(maxsize=256)
+def detect_gateway(host: str, port: int | None = None) -> Gateway:
+    """The gateway behind `host:port`; `openai_compatible` when nothing is known about it."""
+    host = host.lower().rstrip(".")
+    best = ""
+    for suffix in _HOST_SUFFIXES:
+        if (host == suffix or host.endswith("." + suffix)) and len(suffix) > len(best):
+            best = suffix
+    if best:
+        return _KNOWN[_HOST_SUFFIXES[best]]
+    for word in ("litellm", "ollama", "vllm"):  # self-hosted service names
+        if word in host:
+            return _KNOWN[word]
+    is_local = host in ("localhost", "127.0.0.1", "::1", "[::1]", "host.docker.internal") or "." not in host
+    if is_local and port in _LOCAL_PORTS:
+        return _KNOWN[_LOCAL_PORTS[port]]
+    return GENERIC

@@ -1,0 +1,66 @@
+"""The OpenTelemetry instrumentor for the openai client: one span per call through a gateway, plus metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from .._settings import Settings
+from .._version import __version__
+from ._invocation import Telemetry
+from ._metrics import Instruments
+from ._patch import patch, unpatch
+
+__all__ = ["GatewayInstrumentor"]
+
+logger = logging.getLogger("gateway_otel")
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+
+
+def _providers_unset() -> bool:
+    """True when the application has set neither a tracer nor a meter provider of its own."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) and type(
+        metrics.get_meter_provider()
+    ).__name__ in ("_ProxyMeterProvider", "ProxyMeterProvider", "NoOpMeterProvider")
+
+
+class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments `openai` (1.x, 2.x, 3.x): chat, completions, embeddings and Responses calls, sync and async.
+
+    `instrument(tracer_provider=None, meter_provider=None, **options)`; the options are the fields of
+    `gateway_otel.Settings`. When the application has set no providers, `gateway_otel.configure()` sets them.
+    Registered under the `opentelemetry_instrumentor` entry point as `gateway_otel`, so `opentelemetry-instrument`
+    loads it.
+    """
+
+    _restore: list[tuple[type, Any]] | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.40.0",)
+
+    def instrument(self, **kwargs: Any) -> Any:
+        if self._is_instrumented_by_opentelemetry:
+            logger.debug("gateway_otel: already instrumented")
+            return None
+        return super().instrument(**kwargs)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.pop("tracer_provider", None)
+        meter_provider = kwargs.pop("meter_provider", None)
+        settings = Settings.load(**kwargs)
+        if tracer_provider is None and meter_provider is None and _providers_unset():
+            from ..destinations import configure
+
+            configure()
+        tracer = trace.get_tracer("gateway_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
+        meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
+        self._restore = patch(Telemetry(tracer, Instruments(meter), settings))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._restore:
+            unpatch(self._restore)
+        self._restore = None

@@ -1,0 +1,314 @@
+"""Records → span attributes, both conventions at once: OpenTelemetry GenAI (`gen_ai.*`) and OpenInference
+(`llm.*`, `openinference.span.kind`, `input.value`...), plus the gateway facts no convention defines (`gateway.*`).
+
+Small pure functions, each returning a dict in the order of importance. Values that were not sent or received are
+left out, never invented.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..gateways import Gateway
+from ._content import Message, as_text, cap, get, openinference_messages
+from ._endpoints import Endpoint
+from ._response import ResponseRecord, Usage
+
+Attributes = dict[str, Any]
+
+# Request parameters: body key → GenAI attribute. Numbers only; a value of another type is left out.
+_NUMERIC_PARAMS = (
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("top_k", "gen_ai.request.top_k"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+    ("seed", "gen_ai.request.seed"),
+)
+_MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+# Keys of the request body that are content or routing, not invocation parameters.
+_NOT_PARAMETERS = frozenset(
+    {
+        "messages",
+        "prompt",
+        "input",
+        "instructions",
+        "tools",
+        "functions",
+        "model",
+        "metadata",
+        "user",
+        "session_id",
+        "trace",
+        "prediction",
+        "suffix",
+    }
+)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def to_json(value: Any) -> str:
+    return _JSON.encode(value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def request_attributes(
+    endpoint: Endpoint, body: Mapping[str, Any], gateway: Gateway, host: str | None, port: int | None
+) -> Attributes:
+    """Attributes known before the call; the first few are the ones a sampler may look at."""
+    model = body.get("model")
+    attrs: Attributes = {
+        "gen_ai.operation.name": endpoint.operation,
+        "gen_ai.provider.name": gateway.provider_name,
+    }
+    if isinstance(model, str):
+        attrs["gen_ai.request.model"] = model
+    if host:
+        attrs["server.address"] = host
+        if port:
+            attrs["server.port"] = port
+    attrs["gateway.name"] = gateway.name
+    attrs["openinference.span.kind"] = endpoint.span_kind
+    if isinstance(model, str):
+        attrs["embedding.model_name" if endpoint.span_kind == "EMBEDDING" else "llm.model_name"] = model
+    attrs["llm.system"] = "openai"
+    attrs["llm.provider"] = gateway.openinference_provider
+    attrs["gen_ai.system"] = gateway.provider_name
+
+    for key in _MAX_TOKENS_KEYS:
+        value = body.get(key)
+        if _number(value):
+            attrs["gen_ai.request.max_tokens"] = value
+            break
+    for key, name in _NUMERIC_PARAMS:
+        value = body.get(key)
+        if _number(value):
+            attrs[name] = value
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        attrs["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
+        attrs["gen_ai.request.stop_sequences"] = list(stop)
+    n = body.get("n")
+    if isinstance(n, int) and not isinstance(n, bool):
+        attrs["gen_ai.request.choice.count"] = n
+    stream = body.get("stream")
+    attrs["gen_ai.request.stream"] = stream is True
+    effort = body.get("reasoning_effort") or get(body.get("reasoning"), "effort")
+    if isinstance(effort, str):
+        attrs["gen_ai.request.reasoning.level"] = effort
+    response_format = get(body.get("response_format"), "type") or get(get(body.get("text"), "format"), "type")
+    if isinstance(response_format, str):
+        attrs["gen_ai.output.type"] = "json" if response_format.startswith("json") else response_format
+    if endpoint.operation == "embeddings":
+        fmt = body.get("encoding_format")
+        if isinstance(fmt, str):
+            attrs["gen_ai.request.encoding_formats"] = [fmt]
+        dims = body.get("dimensions")
+        if isinstance(dims, int) and not isinstance(dims, bool):
+            attrs["gen_ai.embeddings.dimension.count"] = dims
+
+    session = body.get("session_id")
+    if isinstance(session, str):
+        attrs["session.id"] = session
+        attrs["gen_ai.conversation.id"] = session
+    user = body.get("user")
+    if isinstance(user, str):
+        attrs["user.id"] = user
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping) and metadata:
+        attrs["metadata"] = to_json(metadata)
+    params = {k: v for k, v in body.items() if k not in _NOT_PARAMETERS}
+    attrs["llm.invocation_parameters"] = to_json(params)
+    return attrs
+
+
+_APP_HEADERS = {
+    "http-referer": "gateway.app.referer",
+    "x-openrouter-title": "gateway.app.title",
+    "x-title": "gateway.app.title",
+}
+
+
+def app_attributes(headers: Mapping[str, Any]) -> Attributes:
+    """OpenRouter's app attribution headers (HTTP-Referer, X-OpenRouter-Title / X-Title, X-OpenRouter-Categories).
+
+    Only these named headers are read: Authorization and every other header never reach the span.
+    """
+    attrs: Attributes = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue
+        lowered = name.lower()
+        key = _APP_HEADERS.get(lowered)
+        if key is not None:
+            if lowered != "x-title" or key not in attrs:  # X-OpenRouter-Title wins over the legacy X-Title
+                attrs[key] = cap(value, 1024)
+        elif lowered == "x-openrouter-categories":
+            attrs["gateway.app.categories"] = [c.strip() for c in value.split(",") if c.strip()]
+    return attrs
+
+
+def response_attributes(record: ResponseRecord, endpoint: Endpoint, gateway: Gateway) -> Attributes:
+    attrs: Attributes = {}
+    if record.model:
+        attrs["gen_ai.response.model"] = record.model
+        if endpoint.span_kind == "LLM":
+            attrs["llm.response.model_name"] = record.model
+    if record.id:
+        attrs["gen_ai.response.id"] = record.id
+    if record.usage is not None:
+        attrs.update(usage_attributes(record.usage))
+    if record.upstream_provider:
+        attrs["gateway.upstream.provider"] = record.upstream_provider
+    if record.finish_reasons:
+        attrs["gen_ai.response.finish_reasons"] = record.finish_reasons
+    if record.id and gateway.name == "openrouter":
+        attrs["gateway.generation.id"] = record.id
+    if record.embedding_count is not None:
+        attrs["gen_ai.embeddings.count"] = record.embedding_count
+    if record.embedding_dimensions is not None:
+        attrs["gen_ai.embeddings.dimension.count"] = record.embedding_dimensions
+    return attrs
+
+
+def usage_attributes(usage: Usage) -> Attributes:
+    attrs: Attributes = {}
+    if usage.input_tokens is not None:
+        attrs["gen_ai.usage.input_tokens"] = usage.input_tokens
+        attrs["llm.token_count.prompt"] = usage.input_tokens
+    if usage.output_tokens is not None:
+        attrs["gen_ai.usage.output_tokens"] = usage.output_tokens
+        attrs["llm.token_count.completion"] = usage.output_tokens
+    total = usage.total_tokens
+    if total is None and usage.input_tokens is not None and usage.output_tokens is not None:
+        total = usage.input_tokens + usage.output_tokens
+    if total is not None:
+        attrs["llm.token_count.total"] = total
+    if usage.cost is not None:
+        attrs["gen_ai.usage.cost"] = usage.cost
+        attrs["llm.cost.total"] = usage.cost
+    if usage.cache_read_tokens is not None:
+        attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+        attrs["llm.token_count.prompt_details.cache_read"] = usage.cache_read_tokens
+    if usage.cache_write_tokens is not None:
+        attrs["gen_ai.usage.cache_write.input_tokens"] = usage.cache_write_tokens
+        attrs["llm.token_count.prompt_details.cache_write"] = usage.cache_write_tokens
+    if usage.reasoning_tokens is not None:
+        attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+        attrs["llm.token_count.completion_details.reasoning"] = usage.reasoning_tokens
+    if usage.input_audio_tokens:
+        attrs["llm.token_count.prompt_details.audio"] = usage.input_audio_tokens
+    if usage.output_audio_tokens:
+        attrs["llm.token_count.completion_details.audio"] = usage.output_audio_tokens
+    if usage.is_byok is not None:
+        attrs["gateway.cost.is_byok"] = usage.is_byok
+    if usage.upstream_cost is not None:
+        attrs["gateway.cost.upstream_inference"] = usage.upstream_cost
+    if usage.upstream_prompt_cost is not None:
+        attrs["gateway.cost.upstream_inference_prompt"] = usage.upstream_prompt_cost
+    if usage.upstream_completion_cost is not None:
+        attrs["gateway.cost.upstream_inference_completions"] = usage.upstream_completion_cost
+    return attrs
+
+
+def input_content_attributes(
+    endpoint: Endpoint, body: Mapping[str, Any], messages: list[Message], limit: int
+) -> Attributes:
+    """The captured request content, except the flattened per-message keys (those are budgeted separately)."""
+    attrs: Attributes = {}
+    if endpoint.operation == "embeddings":
+        texts = [p["content"] for m in messages for p in m["parts"]]
+        attrs["input.value"] = texts[0] if len(texts) == 1 else cap(to_json(texts), limit)
+        attrs["input.mime_type"] = "text/plain" if len(texts) == 1 else "application/json"
+        return attrs
+    encoded = cap(to_json(messages), limit)
+    attrs["gen_ai.input.messages"] = encoded
+    attrs["input.value"] = encoded
+    attrs["input.mime_type"] = "application/json"
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        attrs["gen_ai.system_instructions"] = cap(to_json([{"type": "text", "content": instructions}]), limit)
+    tools = body.get("tools")
+    if isinstance(tools, (list, tuple)) and tools:
+        attrs["gen_ai.tool.definitions"] = cap(to_json(tools), limit)
+    return attrs
+
+
+def tool_schema_attributes(body: Mapping[str, Any], limit: int, budget: int) -> Attributes:
+    tools = body.get("tools")
+    if not isinstance(tools, (list, tuple)):
+        return {}
+    return {f"llm.tools.{i}.tool.json_schema": cap(to_json(tool), limit) for i, tool in enumerate(tools[:budget])}
+
+
+def output_content_attributes(record: ResponseRecord, limit: int) -> Attributes:
+    output = record.output
+    if not output:
+        return {}
+    encoded = cap(to_json(output), limit)
+    attrs: Attributes = {"gen_ai.output.messages": encoded}
+    parts = output[0]["parts"]
+    if len(output) == 1 and len(parts) == 1 and parts[0]["type"] == "text":
+        attrs["output.value"] = parts[0]["content"]
+        attrs["output.mime_type"] = "text/plain"
+    else:
+        attrs["output.value"] = encoded
+        attrs["output.mime_type"] = "application/json"
+    return attrs
+
+
+def flattened_messages(prefix: str, messages: list[Message], budget: int) -> Attributes:
+    """`llm.input_messages.*` / `llm.output_messages.*` within `budget` attributes; says how many were left out."""
+    if not messages or budget <= 0:
+        return {}
+    omitted_key = f"gateway.{prefix.rsplit('.', 1)[-1]}.omitted"
+    attrs, omitted = openinference_messages(prefix, messages, budget - 1)
+    if omitted:
+        attrs[omitted_key] = omitted
+    return attrs
+
+
+def embedding_texts(messages: list[Message], budget: int) -> Attributes:
+    texts = [p["content"] for m in messages for p in m["parts"]]
+    return {f"embedding.embeddings.{i}.embedding.text": t for i, t in enumerate(texts[: max(budget, 0)])}
+
+
+def error_type(exc: BaseException) -> str:
+    """The HTTP status of an API status error, the gateway's code of an in-stream error, else the exception type."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        return str(status)
+    code = get(getattr(exc, "body", None), "code") if isinstance(getattr(exc, "body", None), Mapping) else None
+    if isinstance(code, (str, int)) and not isinstance(code, bool) and str(code):
+        return str(code)  # an error the gateway sent inside a stream: its own code
+    cls = type(exc)
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__qualname__
+    if module.startswith("openai"):
+        return f"openai.{cls.__qualname__}"
+    return f"{module}.{cls.__qualname__}"
+
+
+def error_attributes(exc: BaseException, limit: int) -> Attributes:
+    """The gateway's error code, message and provider when the error carries OpenRouter's error body."""
+    attrs: Attributes = {}
+    code = getattr(exc, "code", None)
+    if isinstance(code, (str, int)) and not isinstance(code, bool):
+        attrs["gateway.error.code"] = str(code)
+    body = getattr(exc, "body", None)
+    message = get(body, "message") if isinstance(body, Mapping) else None
+    if not isinstance(message, str):
+        message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        attrs["gateway.error.message"] = as_text(message, min(limit, 4096))
+    provider = get(get(body, "metadata"), "provider_name") if isinstance(body, Mapping) else None
+    if isinstance(provider, str):
+        attrs["gateway.upstream.provider"] = provider
+    return attrs

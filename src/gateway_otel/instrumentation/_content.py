@@ -1,0 +1,239 @@
+"""Message content, normalised once into the GenAI "parts" shape, from which both conventions are written.
+
+Requests arrive as the JSON body the openai client is about to send; responses as the SDK's pydantic objects or
+as plain dicts (raw responses). `get` reads either. Text is cut to the configured cap with a visible marker, and
+inline image or audio bytes are never kept: a placeholder says what was there and how big it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Message = dict[str, Any]
+"""A message in the GenAI shape: ``{"role": ..., "parts": [...], "finish_reason"?: ..., "name"?: ...}``."""
+
+
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    """`obj[name]` for a mapping, `obj.name` otherwise; `default` when absent."""
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def cap(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with a marker saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+
+
+def as_text(value: Any, limit: int) -> str:
+    """Any content value as capped text (non-strings are shown with `str`)."""
+    if not isinstance(value, str):
+        value = "" if value is None else str(value)
+    return cap(value, limit)
+
+
+def _data_placeholder(url: str) -> str:
+    """`data:image/png;base64,...` becomes a short description with the payload's decoded size."""
+    head, _, payload = url.partition(",")
+    mime = head[5:].split(";", 1)[0] or "application/octet-stream"
+    size = len(payload) * 3 // 4 if ";base64" in head else len(payload)
+    return f"[{mime} data omitted, {size} bytes]"
+
+
+def _media_part(kind: str, url: Any, limit: int) -> dict[str, Any]:
+    if isinstance(url, str) and url.startswith("data:"):
+        mime = url[5:].split(";", 1)[0].split(",", 1)[0]
+        return {"type": "blob", "modality": kind, "mime_type": mime, "content": _data_placeholder(url)}
+    return {"type": "uri", "modality": kind, "uri": as_text(url, limit)}
+
+
+def content_parts(content: Any, limit: int) -> list[dict[str, Any]]:
+    """Chat or Responses content (a string or a list of typed parts) as GenAI parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": cap(content, limit)}]
+    if not isinstance(content, (list, tuple)):
+        return [{"type": "text", "content": as_text(content, limit)}]
+    parts: list[dict[str, Any]] = []
+    for item in content:
+        kind = get(item, "type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append({"type": "text", "content": as_text(get(item, "text"), limit)})
+        elif kind == "refusal":
+            parts.append({"type": "text", "content": as_text(get(item, "refusal"), limit)})
+        elif kind in ("image_url", "input_image"):
+            image = get(item, "image_url")
+            parts.append(_media_part("image", get(image, "url", image), limit))
+        elif kind == "input_audio":
+            audio = get(item, "input_audio")
+            data = get(audio, "data") or ""
+            size = len(data) * 3 // 4 if isinstance(data, str) else 0
+            fmt = get(audio, "format") or "audio"
+            parts.append(
+                {
+                    "type": "blob",
+                    "modality": "audio",
+                    "mime_type": f"audio/{fmt}",
+                    "content": f"[audio omitted, {size} bytes]",
+                }
+            )
+        elif kind in ("file", "input_file"):
+            name = get(get(item, "file"), "filename") or get(item, "filename") or "file"
+            parts.append({"type": "file", "modality": "file", "content": f"[file {as_text(name, 256)} omitted]"})
+        else:
+            parts.append({"type": str(kind or "unknown"), "content": f"[{kind or 'unknown'} part omitted]"})
+    return parts
+
+
+def tool_call_part(call_id: Any, name: Any, arguments: Any, limit: int) -> dict[str, Any]:
+    return {
+        "type": "tool_call",
+        "id": as_text(call_id, 256),
+        "name": as_text(name, 256),
+        "arguments": as_text(arguments, limit),
+    }
+
+
+def chat_messages(messages: Any, limit: int) -> list[Message]:
+    """Chat Completions request messages as GenAI messages."""
+    if not isinstance(messages, (list, tuple)):
+        return []
+    out: list[Message] = []
+    for message in messages:
+        role = get(message, "role") or "user"
+        if role == "tool":
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": as_text(get(message, "tool_call_id"), 256),
+                    "response": as_text(_flat_text(get(message, "content")), limit),
+                }
+            ]
+        else:
+            parts = content_parts(get(message, "content"), limit)
+            for call in get(message, "tool_calls") or ():
+                function = get(call, "function")
+                parts.append(tool_call_part(get(call, "id"), get(function, "name"), get(function, "arguments"), limit))
+        normalised: Message = {"role": str(role), "parts": parts}
+        name = get(message, "name")
+        if isinstance(name, str):
+            normalised["name"] = name
+        out.append(normalised)
+    return out
+
+
+def _flat_text(content: Any) -> Any:
+    if isinstance(content, (list, tuple)):
+        return "".join(str(get(part, "text") or "") for part in content)
+    return content
+
+
+def prompt_messages(prompt: Any, limit: int) -> list[Message]:
+    """A legacy completions prompt (a string or a list of strings) as user messages."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "parts": [{"type": "text", "content": cap(prompt, limit)}]}]
+    if isinstance(prompt, (list, tuple)) and all(isinstance(p, str) for p in prompt):
+        return [{"role": "user", "parts": [{"type": "text", "content": cap(p, limit)}]} for p in prompt]
+    if prompt is None:
+        return []
+    return [{"role": "user", "parts": [{"type": "text", "content": "[token ids omitted]"}]}]
+
+
+def responses_input(items: Any, limit: int) -> list[Message]:
+    """Responses API `input` (a string or a list of items) as GenAI messages."""
+    if isinstance(items, str):
+        return [{"role": "user", "parts": [{"type": "text", "content": cap(items, limit)}]}]
+    if not isinstance(items, (list, tuple)):
+        return []
+    out: list[Message] = []
+    for item in items:
+        kind = get(item, "type")
+        if kind == "function_call":
+            out.append(
+                {
+                    "role": "assistant",
+                    "parts": [tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"), limit)],
+                }
+            )
+        elif kind == "function_call_output":
+            out.append(
+                {
+                    "role": "tool",
+                    "parts": [
+                        {
+                            "type": "tool_call_response",
+                            "id": as_text(get(item, "call_id"), 256),
+                            "response": as_text(get(item, "output"), limit),
+                        }
+                    ],
+                }
+            )
+        elif kind in (None, "message"):
+            out.append({"role": str(get(item, "role") or "user"), "parts": content_parts(get(item, "content"), limit)})
+        else:
+            out.append({"role": "assistant", "parts": [{"type": str(kind), "content": f"[{kind} item]"}]})
+    return out
+
+
+def openinference_messages(prefix: str, messages: list[Message], budget: int) -> tuple[dict[str, Any], int]:
+    """Flatten messages into `llm.input_messages.{i}.message.*` (or output) keys, at most `budget` keys.
+
+    The latest messages matter most, so when the budget runs out the earliest ones are left out (they stay in
+    the JSON of `gen_ai.input.messages`). Returns the attributes and how many messages were left out.
+    """
+    flattened: list[dict[str, Any]] = []
+    used = 0
+    for index in range(len(messages) - 1, -1, -1):
+        attrs = _flatten_one(f"{prefix}.{index}.message.", messages[index])
+        if used + len(attrs) > budget:
+            return _merge_reversed(flattened), index + 1
+        used += len(attrs)
+        flattened.append(attrs)
+    return _merge_reversed(flattened), 0
+
+
+def _merge_reversed(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for chunk in reversed(chunks):
+        merged.update(chunk)
+    return merged
+
+
+def _flatten_one(key: str, message: Message) -> dict[str, Any]:
+    attrs: dict[str, Any] = {key + "role": message["role"]}
+    if "name" in message:
+        attrs[key + "name"] = message["name"]
+    parts = message["parts"]
+    content = [p for p in parts if p["type"] not in ("tool_call", "tool_call_response")]
+    if len(content) == 1 and content[0]["type"] == "text":
+        attrs[key + "content"] = content[0]["content"]
+    else:
+        for j, part in enumerate(content):
+            part_key = f"{key}contents.{j}.message_content."
+            if part["type"] == "text":
+                attrs[part_key + "type"] = "text"
+                attrs[part_key + "text"] = part["content"]
+            elif part["type"] == "uri" and part.get("modality") == "image":
+                attrs[part_key + "type"] = "image"
+                attrs[part_key + "image.image.url"] = part["uri"]
+            else:
+                attrs[part_key + "type"] = "text"
+                attrs[part_key + "text"] = str(part.get("content", ""))
+    k = 0
+    for part in parts:
+        if part["type"] == "tool_call":
+            call_key = f"{key}tool_calls.{k}.tool_call."
+            attrs[call_key + "id"] = part["id"]
+            attrs[call_key + "function.name"] = part["name"]
+            attrs[call_key + "function.arguments"] = part["arguments"]
+            k += 1
+        elif part["type"] == "tool_call_response":
+            attrs[key + "tool_call_id"] = part["id"]
+            attrs[key + "content"] = part["response"]
+    return attrs

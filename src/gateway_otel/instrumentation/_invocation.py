@@ -1,0 +1,353 @@
+"""One span lifecycle per call, shared by the sync and async paths (and by streams).
+
+`Telemetry.start` decides whether a request is ours and opens the span; the returned `Invocation` receives the
+result or the error and ends the span exactly once. Neither ever raises: every telemetry step is guarded and
+reported through `internal_error`, while the user's call runs outside these guards.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .._internal import internal_error
+from .._settings import Settings
+from ..gateways import Gateway, detect_gateway, gateway_by_name
+from . import _attributes as A
+from ._endpoints import Endpoint, find_endpoint
+from ._metrics import Instruments
+from ._raw import wrap_raw_response
+from ._response import ResponseRecord
+from ._stream import ChatAccumulator, ResponsesAccumulator, StreamState, TracedAsyncStream, TracedStream
+
+try:  # the key moved between OTel releases; both spellings are honoured
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
+except ImportError:  # pragma: no cover
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
+
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_DEFAULT_ATTRIBUTE_LIMIT = 128
+_RESERVED_ATTRIBUTES = 4
+"""Room kept free under the span's attribute limit, so that nothing set later evicts an essential attribute."""
+_METRIC_KEYS = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "server.address",
+    "server.port",
+    "gateway.name",
+)
+
+
+class Telemetry:
+    """What one `instrument()` call set up: the tracer, the instruments and the settings."""
+
+    __slots__ = ("instruments", "settings", "tracer")
+
+    def __init__(self, tracer: trace.Tracer, instruments: Instruments, settings: Settings) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.settings = settings
+
+    def start(self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocation | None:
+        """Open the span for a `request(cast_to, options, ...)` call, or return None when it is not traced."""
+        try:
+            if otel_context.get_value(_SUPPRESS_KEY):
+                return None
+            options = args[1] if len(args) > 1 else kwargs.get("options")
+            endpoint = find_endpoint(getattr(options, "method", None), getattr(options, "url", None))
+            if endpoint is None:
+                return None
+            headers = getattr(options, "headers", None)
+            headers = headers if isinstance(headers, Mapping) else {}
+            raw_mode = headers.get(RAW_RESPONSE_HEADER)
+            stream = kwargs.get("stream") is True
+            if stream and self.settings.stream_usage:
+                _request_stream_usage(endpoint, options)
+            return self._open(client, endpoint, options, headers, raw_mode, stream)
+        except Exception:
+            internal_error("start")
+            return None
+
+    def _open(
+        self, client: Any, endpoint: Endpoint, options: Any, headers: Mapping[str, Any], raw_mode: Any, stream: bool
+    ) -> Invocation:
+        body = getattr(options, "json_data", None)
+        body = body if isinstance(body, Mapping) else {}
+        extra = getattr(options, "extra_json", None)
+        if isinstance(extra, Mapping) and extra:
+            body = {**body, **extra}
+        base_url = getattr(client, "base_url", None)
+        host = getattr(base_url, "host", None) or None
+        port = getattr(base_url, "port", None)
+        if port is None and host:
+            port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
+        forced = self.settings.gateway
+        gateway = gateway_by_name(forced) if forced else detect_gateway(host or "", port)
+        attrs = A.request_attributes(endpoint, body, gateway, host, port)
+        default_headers = getattr(client, "_custom_headers", None)
+        if isinstance(default_headers, Mapping) and default_headers:
+            attrs.update(A.app_attributes(default_headers))
+        if headers:
+            attrs.update(A.app_attributes(headers))
+        model = attrs.get("gen_ai.request.model")
+        name = f"{endpoint.operation} {model}" if model else endpoint.operation
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        api_key = getattr(client, "api_key", None)
+        secret = api_key if isinstance(api_key, str) else None
+        return Invocation(self, span, endpoint, body, gateway, attrs, raw_mode, stream, secret)
+
+
+class Invocation:
+    """The life of one traced call: `complete(result)` or `fail(exc)` ends its span, once."""
+
+    __slots__ = (
+        "_ended",
+        "_secret",
+        "_started",
+        "body",
+        "context",
+        "endpoint",
+        "gateway",
+        "raw_mode",
+        "span",
+        "start_attrs",
+        "stream",
+        "telemetry",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        span: trace.Span,
+        endpoint: Endpoint,
+        body: Mapping[str, Any],
+        gateway: Gateway,
+        start_attrs: Mapping[str, Any],
+        raw_mode: Any,
+        stream: bool,
+        secret: str | None,
+    ) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.context = trace.set_span_in_context(span)
+        self.endpoint = endpoint
+        self.body = body
+        self.gateway = gateway
+        self.start_attrs = start_attrs
+        self.raw_mode = raw_mode
+        self.stream = stream
+        self._secret = secret
+        self._started = time.perf_counter()
+        self._ended = False
+
+    def complete(self, result: Any) -> Any:
+        """Record a successful result and end the span, or hand a stream to a proxy that will.
+
+        Returns `result` itself, or for a stream a proxy that behaves exactly like it.
+        """
+        try:
+            if self.raw_mode is not None:
+                return wrap_raw_response(self, result)
+            if self.stream:
+                return self.wrap_stream(result)
+            self.record_response(result)
+        except Exception:
+            internal_error("complete")
+            self.end_anyway()
+        return result
+
+    def record_response(self, response: Any) -> None:
+        """End the span with a complete, non-streamed response (an SDK object or its JSON)."""
+        settings = self.telemetry.settings
+        record = self.endpoint.map_response(response, settings.capture_content, settings.max_content_length)
+        self._end(record, None)
+
+    def wrap_stream(self, stream: Any) -> Any:
+        """The proxy that records `stream` as the caller iterates it; `stream` itself when it is not one."""
+        is_async = hasattr(stream, "__anext__")
+        if not is_async and not hasattr(stream, "__next__"):
+            self.end_anyway()
+            return stream
+        settings = self.telemetry.settings
+        accumulator_type = ResponsesAccumulator if self.endpoint.path == "/responses" else ChatAccumulator
+        state = StreamState(self, accumulator_type(settings.capture_content, settings.max_content_length))
+        return TracedAsyncStream(stream, state) if is_async else TracedStream(stream, state)
+
+    def end_stream(self, state: StreamState, record: ResponseRecord, outcome: str, exc: BaseException | None) -> None:
+        """End the span of a stream: `outcome` is completed, closed, abandoned, cancelled or error."""
+        extra: dict[str, Any] = {"gateway.stream.outcome": outcome, "gateway.stream.chunks": state.chunks}
+        first = state.first_chunk_at
+        if first is not None:
+            extra["gen_ai.response.time_to_first_chunk"] = first - self._started
+        if record.usage is None:
+            extra["gateway.usage.reported"] = False
+        self._end(record, exc, extra, state)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record the error the call raised and end the span; the caller re-raises `exc` unchanged."""
+        try:
+            self._end(None, exc)
+        except Exception:
+            internal_error("fail")
+            self.end_anyway()
+
+    def end_unread(self) -> None:
+        """End a call whose response the caller closed or dropped without reading it through the SDK."""
+        self._end(None, None, {"gateway.stream.outcome": "abandoned"} if self.stream else None)
+
+    def end_anyway(self) -> None:
+        """End the span with whatever it has; the last resort when recording failed."""
+        if not self._ended:
+            self._ended = True
+            try:
+                self.span.end()
+            except Exception:
+                internal_error("end")
+
+    def _end(
+        self,
+        record: ResponseRecord | None,
+        exc: BaseException | None,
+        extra: dict[str, Any] | None = None,
+        stream: StreamState | None = None,
+    ) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        duration = time.perf_counter() - self._started
+        span = self.span
+        settings = self.telemetry.settings
+        limit = settings.max_content_length
+        attrs: dict[str, Any] = {}
+        error = None
+        if record is not None:
+            attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
+            if record.error_message is not None or record.error_code is not None:
+                error = str(record.error_code) if record.error_code is not None else "gateway_error"
+                attrs["error.type"] = error
+                if record.error_code is not None:
+                    attrs["gateway.error.code"] = str(record.error_code)
+                if record.error_message:
+                    attrs["gateway.error.message"] = self._scrub(A.as_text(record.error_message, 4096))
+        if extra:
+            attrs.update(extra)
+        if exc is not None:
+            error = A.error_type(exc)
+            attrs["error.type"] = error
+            for key, value in A.error_attributes(exc, limit).items():
+                attrs[key] = self._scrub(value) if isinstance(value, str) else value
+        if span.is_recording():
+            if settings.capture_content:
+                attrs.update(self._content_attributes(record, len(attrs)))
+            span.set_attributes(attrs)
+            if stream is not None and stream.first_chunk_at is not None:
+                span.add_event("gen_ai.first_chunk", timestamp=stream.first_chunk_ns)
+            if exc is not None:
+                self._record_exception(exc, error)
+            elif error is not None:
+                span.set_status(Status(StatusCode.ERROR, attrs.get("gateway.error.message") or error))
+            elif attrs.get("gateway.stream.outcome", "completed") == "completed":
+                span.set_status(Status(StatusCode.OK))
+        span.end()
+        self._record_metrics(duration, record, error, stream)
+
+    def _content_attributes(self, record: ResponseRecord | None, used: int) -> dict[str, Any]:
+        """Captured content within the span's attribute limit, so that nothing essential is ever evicted."""
+        limit = self.telemetry.settings.max_content_length
+        span_limits = getattr(self.span, "_limits", None)
+        max_attributes = getattr(span_limits, "max_span_attributes", None) or _DEFAULT_ATTRIBUTE_LIMIT
+        endpoint, body = self.endpoint, self.body
+        messages = endpoint.input_messages(body, limit)
+        attrs = A.input_content_attributes(endpoint, body, messages, limit)
+        if record is not None:
+            attrs.update(A.output_content_attributes(record, limit))
+        budget = max_attributes - len(self.start_attrs) - used - len(attrs) - _RESERVED_ATTRIBUTES
+        if endpoint.operation == "embeddings":
+            attrs.update(A.embedding_texts(messages, budget))
+            return attrs
+        if record is not None and record.output:
+            output = A.flattened_messages("llm.output_messages", record.output, budget)
+            budget -= len(output)
+            attrs.update(output)
+        tools = A.tool_schema_attributes(body, limit, budget // 4)
+        budget -= len(tools)
+        attrs.update(A.flattened_messages("llm.input_messages", messages, budget))
+        attrs.update(tools)
+        return attrs
+
+    def _record_exception(self, exc: BaseException, error: str | None) -> None:
+        """`record_exception`, with the client's API key scrubbed from the message and the stack trace."""
+        message = self._scrub(str(exc))
+        stacktrace = self._scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        self.span.add_event(
+            "exception",
+            {"exception.type": _exception_type(exc), "exception.message": message, "exception.stacktrace": stacktrace},
+        )
+        self.span.set_status(Status(StatusCode.ERROR, A.as_text(f"{error}: {message}", 1024)))
+
+    def _scrub(self, text: str) -> str:
+        secret = self._secret
+        if secret and len(secret) >= 8 and secret in text:
+            return text.replace(secret, "[REDACTED]")
+        return text
+
+    def _record_metrics(
+        self, duration: float, record: ResponseRecord | None, error: str | None, stream: StreamState | None
+    ) -> None:
+        start = self.start_attrs
+        attrs = {key: start[key] for key in _METRIC_KEYS if key in start}
+        if record is not None:
+            if record.model:
+                attrs["gen_ai.response.model"] = record.model
+            if record.upstream_provider:
+                attrs["gateway.upstream.provider"] = record.upstream_provider
+        if error is not None:
+            attrs["error.type"] = error
+        instruments = self.telemetry.instruments
+        instruments.duration.record(duration, attrs)
+        if stream is not None and stream.first_chunk_at is not None:
+            instruments.time_to_first_chunk.record(stream.first_chunk_at - self._started, attrs)
+            if stream.chunks > 1:
+                per_chunk = (stream.last_chunk_at - stream.first_chunk_at) / (stream.chunks - 1)
+                instruments.time_per_output_chunk.record(per_chunk, attrs)
+        usage = record.usage if record is not None else None
+        if usage is None:
+            return
+        if usage.input_tokens is not None:
+            instruments.tokens.record(usage.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+        if usage.output_tokens is not None:
+            instruments.tokens.record(usage.output_tokens, {**attrs, "gen_ai.token.type": "output"})
+        if usage.cost is not None and usage.cost >= 0:
+            instruments.cost.add(usage.cost, attrs)
+
+
+def _request_stream_usage(endpoint: Endpoint, options: Any) -> None:
+    """Opt-in: ask the gateway for the final usage chunk (`stream_options.include_usage`), unless the caller chose.
+
+    The request body is the SDK's own per-call copy; it is replaced, never mutated, so the caller's objects stay
+    as they were.
+    """
+    if endpoint.operation not in ("chat", "text_completion") or endpoint.path == "/responses":
+        return
+    body = getattr(options, "json_data", None)
+    if not isinstance(body, Mapping):
+        return
+    stream_options = body.get("stream_options")
+    if isinstance(stream_options, Mapping) and "include_usage" in stream_options:
+        return
+    merged = (
+        {**stream_options, "include_usage": True} if isinstance(stream_options, Mapping) else {"include_usage": True}
+    )
+    options.json_data = {**body, "stream_options": merged}
+
+
+def _exception_type(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

@@ -1,0 +1,75 @@
+"""The patch point: `SyncAPIClient.request` and `AsyncAPIClient.request` of the openai client.
+
+Every endpoint call of every openai major (1.x, 2.x, 3.x), whatever the surface (`create`, `parse`, the stream
+helpers, `with_raw_response`), goes through `request()`, so two wrappers cover all of them and `uninstrument()`
+restores exactly the two callables `instrument()` replaced.
+
+The user's call is never inside the telemetry's `try`: `Telemetry.start`, `Invocation.complete` and
+`Invocation.fail` never raise, and the call's own result or exception passes through untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import context as otel_context
+from wrapt import FunctionWrapper
+
+from ._invocation import Telemetry
+
+_TARGETS = (("openai._base_client", "SyncAPIClient"), ("openai._base_client", "AsyncAPIClient"))
+
+
+def _sync_wrapper(telemetry: Telemetry) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        invocation = telemetry.start(instance, args, kwargs)
+        if invocation is None:
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(invocation.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        return invocation.complete(result)
+
+    return wrapper
+
+
+def _async_wrapper(telemetry: Telemetry) -> Any:
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        invocation = telemetry.start(instance, args, kwargs)
+        if invocation is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(invocation.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        return invocation.complete(result)
+
+    return wrapper
+
+
+def patch(telemetry: Telemetry) -> list[tuple[type, Any]]:
+    """Wrap both `request` methods; returns what to restore."""
+    import importlib
+
+    restored: list[tuple[type, Any]] = []
+    for (module_name, class_name), make in zip(_TARGETS, (_sync_wrapper, _async_wrapper), strict=True):
+        cls = getattr(importlib.import_module(module_name), class_name)
+        original = cls.__dict__["request"]
+        cls.request = FunctionWrapper(original, make(telemetry))
+        restored.append((cls, original))
+    return restored
+
+
+def unpatch(restored: list[tuple[type, Any]]) -> None:
+    """Put back exactly the callables `patch` replaced."""
+    for cls, original in restored:
+        cls.request = original

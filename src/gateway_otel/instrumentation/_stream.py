@@ -1,0 +1,353 @@
+"""Streams: a proxy that looks exactly like the openai stream it wraps and ends the call's span exactly once.
+
+The span ends when the stream is exhausted, when iteration raises, when the caller calls `close()` or leaves a
+`with` block, when a stream helper (`chat.completions.stream()`, `responses.stream()`) closes the HTTP response
+directly, or when the stream is garbage-collected unfinished. Chunks feed an accumulator that builds the same
+`ResponseRecord` a non-streamed response gives, so one attribute path serves both.
+
+Per chunk the work is a counter, one timestamp for the first chunk, and reading the fields that are kept; content
+is appended only while it is captured and only up to the cap, so memory is bounded by the cap, not the stream.
+No context is attached while the caller iterates: a span the caller opens in its loop is a sibling of the LLM span.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from wrapt import ObjectProxy
+
+from .._internal import internal_error
+from ._content import Message, get, tool_call_part
+from ._response import ResponseRecord, map_responses, map_usage
+
+COMPLETED, CLOSED, ABANDONED, CANCELLED, FAILED = "completed", "closed", "abandoned", "cancelled", "error"
+
+
+class _Text:
+    """Text assembled from deltas, kept up to `limit` characters; the rest is only counted."""
+
+    __slots__ = ("limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.limit = limit
+
+    def add(self, delta: str) -> None:
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(delta if len(delta) <= room else delta[:room])
+        self.size += len(delta)
+
+    def text(self) -> str:
+        text = "".join(self.parts)
+        if self.size > self.limit:
+            return f"{text}…[truncated {self.size - self.limit} chars]"
+        return text
+
+
+class _Choice:
+    __slots__ = ("content", "finish_reason", "role", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.content: _Text | None = None
+        self.tool_calls: dict[int, list[Any]] = {}
+        self.finish_reason: str | None = None
+
+
+class ChatAccumulator:
+    """Rebuilds a chat completion (or legacy completion) from its chunks."""
+
+    __slots__ = ("capture", "choices", "limit", "record")
+
+    def __init__(self, capture: bool, limit: int) -> None:
+        self.capture = capture
+        self.limit = limit
+        self.record = ResponseRecord()
+        self.choices: dict[int, _Choice] = {}
+
+    def add(self, chunk: Any) -> None:
+        record = self.record
+        if record.id is None:
+            record.id = get(chunk, "id")
+            record.model = get(chunk, "model")
+        if record.upstream_provider is None:
+            provider = get(chunk, "provider")
+            if isinstance(provider, str):
+                record.upstream_provider = provider
+        usage = get(chunk, "usage")
+        if usage is not None:
+            record.usage = map_usage(usage)
+        error = get(chunk, "error")
+        if error is not None:
+            record.error_code = get(error, "code")
+            record.error_message = get(error, "message")
+        for choice in get(chunk, "choices") or ():
+            finish = get(choice, "finish_reason")
+            if finish is None and not self.capture:
+                continue
+            index = get(choice, "index") or 0
+            state = self.choices.get(index)
+            if state is None:
+                state = self.choices[index] = _Choice()
+            if finish is not None:
+                state.finish_reason = str(finish)
+            if self.capture:
+                self._add_delta(state, choice)
+
+    def _add_delta(self, state: _Choice, choice: Any) -> None:
+        delta = get(choice, "delta")
+        text = get(delta, "content") if delta is not None else get(choice, "text")
+        if delta is not None and state.role is None:
+            state.role = get(delta, "role")
+        if isinstance(text, str) and text:
+            if state.content is None:
+                state.content = _Text(self.limit)
+            state.content.add(text)
+        for call in (get(delta, "tool_calls") if delta is not None else None) or ():
+            index = get(call, "index") or 0
+            slot = state.tool_calls.get(index)
+            if slot is None:
+                slot = state.tool_calls[index] = [None, None, _Text(self.limit)]
+            function = get(call, "function")
+            slot[0] = slot[0] or get(call, "id")
+            slot[1] = slot[1] or get(function, "name")
+            arguments = get(function, "arguments")
+            if isinstance(arguments, str) and arguments:
+                slot[2].add(arguments)
+
+    def finish(self) -> ResponseRecord:
+        record = self.record
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        record.finish_reasons = [c.finish_reason for c in ordered if c.finish_reason is not None]
+        if self.capture:
+            record.output = [self._message(c) for c in ordered]
+        return record
+
+    def _message(self, choice: _Choice) -> Message:
+        parts: list[dict[str, Any]] = []
+        if choice.content is not None:
+            parts.append({"type": "text", "content": choice.content.text()})
+        for index in sorted(choice.tool_calls):
+            call_id, name, arguments = choice.tool_calls[index]
+            parts.append(tool_call_part(call_id, name, arguments.text(), self.limit))
+        message: Message = {"role": choice.role or "assistant", "parts": parts}
+        if choice.finish_reason is not None:
+            message["finish_reason"] = choice.finish_reason
+        return message
+
+
+_RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesAccumulator:
+    """Responses API events: the final `response.completed` event carries the whole response, usage included."""
+
+    __slots__ = ("capture", "done", "limit", "record", "text")
+
+    def __init__(self, capture: bool, limit: int) -> None:
+        self.capture = capture
+        self.limit = limit
+        self.record = ResponseRecord()
+        self.text: _Text | None = None
+        self.done = False
+
+    def add(self, event: Any) -> None:
+        kind = get(event, "type")
+        if kind == "response.output_text.delta":
+            if self.capture:
+                if self.text is None:
+                    self.text = _Text(self.limit)
+                delta = get(event, "delta")
+                if isinstance(delta, str):
+                    self.text.add(delta)
+        elif kind in _RESPONSE_DONE:
+            self.record = map_responses(get(event, "response"), self.capture, self.limit)
+            self.done = True
+        elif kind == "response.created":
+            response = get(event, "response")
+            self.record.id = get(response, "id")
+            self.record.model = get(response, "model")
+        elif kind == "error":
+            self.record.error_code = get(event, "code")
+            self.record.error_message = get(event, "message")
+
+    def finish(self) -> ResponseRecord:
+        if not self.done and self.capture and self.text is not None:
+            self.record.output = [{"role": "assistant", "parts": [{"type": "text", "content": self.text.text()}]}]
+        return self.record
+
+
+class StreamState:
+    """What one stream has seen so far, and the one place its span is ended."""
+
+    __slots__ = (
+        "accumulator",
+        "chunks",
+        "closed",
+        "done",
+        "first_chunk_at",
+        "first_chunk_ns",
+        "in_next",
+        "invocation",
+        "last_chunk_at",
+    )
+
+    def __init__(self, invocation: Any, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
+        self.invocation = invocation
+        self.accumulator = accumulator
+        self.chunks = 0
+        self.first_chunk_at: float | None = None
+        self.first_chunk_ns = 0
+        self.last_chunk_at = 0.0
+        self.in_next = False
+        self.closed = False
+        self.done = False
+
+    def on_chunk(self, chunk: Any) -> None:
+        now = time.perf_counter()
+        if self.first_chunk_at is None:
+            self.first_chunk_at = now
+            self.first_chunk_ns = time.time_ns()
+        self.last_chunk_at = now
+        self.chunks += 1
+        try:
+            self.accumulator.add(chunk)
+        except Exception:
+            internal_error("stream chunk")
+
+    def finish(self, outcome: str, exc: BaseException | None = None) -> None:
+        """End the span, once, whichever way the stream ended."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.invocation.end_stream(self, self.accumulator.finish(), outcome, exc)
+        except Exception:
+            internal_error("stream end")
+            self.invocation.end_anyway()
+
+    def on_response_closed(self) -> None:
+        """The HTTP response was closed: by the stream at its end (decided in `__next__`), or early by a helper."""
+        if self.in_next:
+            self.closed = True
+        else:
+            self.finish(CLOSED)
+
+
+class _ClosingResponse(ObjectProxy):  # type: ignore[misc]
+    """The stream's HTTP response, telling the stream state when someone closes it directly."""
+
+    def __init__(self, response: Any, state: StreamState) -> None:
+        super().__init__(response)
+        self._self_state = state
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_state.on_response_closed()
+
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_state.on_response_closed()
+
+
+class _StreamProxy(ObjectProxy):  # type: ignore[misc]
+    """Shared by the sync and async proxies: the state, the response, and the end on garbage collection."""
+
+    def __init__(self, stream: Any, state: StreamState) -> None:
+        super().__init__(stream)
+        self._self_state = state
+        self._self_response: Any = None
+
+    @property
+    def response(self) -> Any:
+        if self._self_response is None:
+            self._self_response = _ClosingResponse(self.__wrapped__.response, self._self_state)
+        return self._self_response
+
+    def __del__(self) -> None:
+        state = getattr(self, "_self_state", None)
+        if state is not None and not state.done:
+            state.finish(ABANDONED)
+
+
+class TracedStream(_StreamProxy):
+    """An `openai.Stream` whose iteration is recorded on the call's span."""
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        state = self._self_state
+        state.in_next = True
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            state.finish(COMPLETED)
+            raise
+        except Exception as exc:
+            state.finish(FAILED, exc)
+            raise
+        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
+            state.finish(CANCELLED)
+            raise
+        finally:
+            state.in_next = False
+        state.on_chunk(chunk)
+        return chunk
+
+    def __enter__(self) -> TracedStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_state.finish(CLOSED)
+
+
+class TracedAsyncStream(_StreamProxy):
+    """An `openai.AsyncStream` whose iteration is recorded on the call's span."""
+
+    def __aiter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        state = self._self_state
+        state.in_next = True
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            state.finish(COMPLETED)
+            raise
+        except Exception as exc:
+            state.finish(FAILED, exc)
+            raise
+        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
+            state.finish(CANCELLED)
+            raise
+        finally:
+            state.in_next = False
+        state.on_chunk(chunk)
+        return chunk
+
+    async def __aenter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_state.finish(CLOSED)

@@ -1,0 +1,391 @@
+"""The pure core: one HTTP request in, one simulated OpenRouter answer out, no I/O.
+
+The transports (`_transport.py`, in-process) and the server (`_server.py`, a real socket) only move bytes; every
+decision about what OpenRouter would answer is made here, so both ways of running behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from . import _shapes as shapes
+from ._content import (
+    EMBEDDING_PRICE,
+    conversation_from_input,
+    conversation_from_messages,
+    conversation_from_prompt,
+    embedding_inputs,
+    embedding_vector,
+    plan_choices,
+    provider_for,
+    served_model,
+    usage_for,
+)
+
+SCENARIO_HEADER = "X-Simulator-Scenario"
+SCENARIO_MODEL_PREFIX = "sim/"
+ERROR_SCENARIOS: dict[str, tuple[int, str, str]] = {
+    "error-400": (400, "Provider returned error", "Invalid request: the provider rejected the parameters (simulated)"),
+    "error-401": (401, "User not found.", "Invalid API key (simulated)"),
+    "error-402": (402, "Insufficient credits. Add more using https://openrouter.ai/settings/credits", ""),
+    "error-404": (404, "No endpoints found for {model}.", ""),
+    "error-429": (429, "Provider returned error", "{model} is temporarily rate-limited upstream (simulated)"),
+    "error-500": (500, "Internal Server Error", "Internal error (simulated)"),
+    "error-502": (502, "Provider returned error", "Bad gateway: the provider returned an invalid response (simulated)"),
+    "error-503": (503, "There is no available model provider that meets your routing requirements", "Unavailable"),
+}
+"""Scenario name -> (HTTP status, `error.message`, `error.metadata.raw`); `{model}` is the requested model."""
+SCENARIOS: tuple[str, ...] = (*ERROR_SCENARIOS, "stream-error", "disconnect", "timeout")
+SIMULATED_USER_ID = "user_simulator"
+DEFAULT_EMBEDDING_DIMENSIONS = 16
+MID_STREAM_MESSAGE = "Provider disconnected unexpectedly (simulated)"
+CONTENT_BEFORE_FAILURE = 2  # content deltas delivered before `stream-error` and `disconnect` strike
+_PATH_PREFIXES = ("/api/v1", "/v1")
+_SENSITIVE_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
+
+
+class Headers(Mapping[str, str]):
+    """A read-only header mapping with case-insensitive lookup; credentials are stored redacted."""
+
+    def __init__(self, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        self._items = {k.lower(): (k, _redact(k, v)) for k, v in pairs}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
+def _redact(name: str, value: str) -> str:
+    if name.lower() not in _SENSITIVE_HEADERS:
+        return value
+    scheme, _, secret = value.partition(" ")
+    return f"{scheme} [REDACTED]" if secret else "[REDACTED]"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the simulator received it, so a test can assert what the client really sent."""
+
+    method: str
+    path: str
+    headers: Headers
+    """Case-insensitive; `Authorization` and other credentials are redacted (the simulator never keeps a key)."""
+    body: Any
+    """The parsed JSON body (None when the body was empty or not JSON)."""
+
+
+@dataclass(frozen=True)
+class SimulatedResponse:
+    """The simulator's answer: a status, headers and either a whole body or already framed SSE chunks.
+
+    `fault` tells the byte-moving layer to misbehave: `"disconnect"` breaks the connection after the chunks,
+    `"timeout"` never answers at all.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    chunks: Iterable[bytes] | None = None
+    fault: Literal["disconnect", "timeout"] | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One accepted generation request."""
+
+    body: dict[str, Any]
+    requested_model: str
+    scenario: str | None
+    meta: shapes.Meta
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """An SSE answer before scenarios and framing are applied."""
+
+    events: list[shapes.Event]
+    failure: shapes.Event  # what `stream-error` appends after the first content deltas
+    done: bool = True  # end with `data: [DONE]` (chat and completions; the Responses API does not)
+    numbered: bool = False  # add `sequence_number` to every event (Responses API)
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _require_list(body: Mapping[str, Any], name: str) -> list[Any]:
+    value = body.get(name)
+    if not isinstance(value, list) or not value:
+        raise _BadRequest(f'Input required: specify "{name}"')
+    return value
+
+
+def _int(body: Mapping[str, Any], *names: str) -> int | None:
+    return next((body[n] for n in names if isinstance(body.get(n), int)), None)
+
+
+def _chat(call: _Call) -> dict[str, Any] | _Stream:
+    body, meta = call.body, call.meta
+    conversation = conversation_from_messages(_require_list(body, "messages"))
+    choices = plan_choices(
+        conversation,
+        call_id=meta.item_id("call"),
+        n=_int(body, "n") or 1,
+        max_tokens=_int(body, "max_completion_tokens", "max_tokens"),
+        tools=body.get("tools") or (),
+        tool_choice=body.get("tool_choice", "auto"),
+    )
+    usage = usage_for(call.requested_model, conversation.prompt_tokens, choices)
+    if not call.stream:
+        return shapes.chat_completion(meta, choices, usage)
+    return _Stream(shapes.chat_chunks(meta, choices, usage), shapes.chat_error_chunk(meta, MID_STREAM_MESSAGE))
+
+
+def _completions(call: _Call) -> dict[str, Any] | _Stream:
+    body, meta = call.body, call.meta
+    if body.get("prompt") in (None, "", []):
+        raise _BadRequest('Input required: specify "prompt"')
+    conversation = conversation_from_prompt(body["prompt"])
+    choices = plan_choices(
+        conversation,
+        call_id="",
+        n=_int(body, "n") or 1,
+        max_tokens=_int(body, "max_tokens"),
+        prefix="Simulated completion",
+    )
+    usage = usage_for(call.requested_model, conversation.prompt_tokens, choices)
+    if not call.stream:
+        return shapes.completion(meta, choices, usage)
+    return _Stream(
+        shapes.completion_chunks(meta, choices, usage), shapes.completion_error_chunk(meta, MID_STREAM_MESSAGE)
+    )
+
+
+def _responses(call: _Call) -> dict[str, Any] | _Stream:
+    body, meta = call.body, call.meta
+    items = body.get("input")
+    if not isinstance(items, str | list) or not items:
+        raise _BadRequest('Input required: specify "input"')
+    instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else None
+    conversation = conversation_from_input(items, instructions)
+    (choice,) = plan_choices(
+        conversation,
+        call_id=meta.item_id("call"),
+        max_tokens=_int(body, "max_output_tokens"),
+        tools=body.get("tools") or (),
+        tool_choice=body.get("tool_choice", "auto"),
+    )
+    usage = usage_for(call.requested_model, conversation.prompt_tokens, [choice])
+    if not call.stream:
+        return shapes.response(meta, body, [shapes.output_item(meta, choice)], usage, shapes.response_status(choice))
+    events = shapes.response_events(meta, body, choice, usage)
+    return _Stream(events, shapes.response_failed_event(meta, body, MID_STREAM_MESSAGE), done=False, numbered=True)
+
+
+def _embeddings(call: _Call) -> dict[str, Any]:
+    body = call.body
+    inputs = embedding_inputs(body.get("input"))
+    if not inputs:
+        raise _BadRequest('Input required: specify "input"')
+    dimensions = _int(body, "dimensions") or DEFAULT_EMBEDDING_DIMENSIONS
+    if dimensions < 1:
+        raise _BadRequest("dimensions must be a positive integer")
+    tokens = sum(t for _, t in inputs)
+    cost = 0.0 if call.requested_model.endswith(":free") else round(tokens * EMBEDDING_PRICE, 12)
+    vectors = [embedding_vector(text, dimensions) for text, _ in inputs]
+    fmt = str(body.get("encoding_format") or "float")
+    return shapes.embeddings(call.meta, vectors, tokens, cost, encoding_format=fmt)
+
+
+_ENDPOINTS: dict[str, tuple[str, Callable[[_Call], dict[str, Any] | _Stream]]] = {
+    "/chat/completions": ("gen-sim", _chat),
+    "/completions": ("gen-sim", _completions),
+    "/responses": ("gen-sim", _responses),
+    "/embeddings": ("gen-emb", _embeddings),
+}
+"""Route (without the `/api/v1` or `/v1` prefix) -> (generation id prefix, handler)."""
+
+
+def _route(path: str) -> str:
+    route = urlsplit(path).path.rstrip("/") or "/"
+    prefix = next((p for p in _PATH_PREFIXES if route.startswith(p + "/")), "")
+    return route.removeprefix(prefix)
+
+
+def _json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> SimulatedResponse:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    return SimulatedResponse(status, {"content-type": "application/json"} | dict(headers or {}), body=payload)
+
+
+def _error(status: int, message: str) -> SimulatedResponse:
+    return _json_response(status, shapes.error_body(status, message))
+
+
+def _scenario_error(call: _Call) -> SimulatedResponse:
+    status, message, raw = ERROR_SCENARIOS[call.scenario or ""]
+    metadata = {"provider_name": call.meta.provider, "raw": raw.format(model=call.requested_model)}
+    body = shapes.error_body(status, message.format(model=call.requested_model), metadata, SIMULATED_USER_ID)
+    return _json_response(status, body, {"retry-after": "0"} if status == 429 else None)
+
+
+def _cut_after_content(events: Sequence[shapes.Event], count: int) -> list[shapes.Event]:
+    """The events up to and including the `count`-th one that carries generated content."""
+    seen = 0
+    for i, (_, data) in enumerate(events):
+        seen += _carries_content(data)
+        if seen == count:
+            return list(events[: i + 1])
+    return list(events)
+
+
+def _carries_content(data: Mapping[str, Any]) -> bool:
+    if str(data.get("type", "")).endswith(".delta"):
+        return True
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if choice.get("text") or delta.get("content") or delta.get("tool_calls"):
+            return True
+    return False
+
+
+def _render(call: _Call, result: dict[str, Any] | _Stream) -> SimulatedResponse:
+    """Apply the in-generation scenarios (`stream-error`, `disconnect`) and frame the answer."""
+    headers = {"x-generation-id": call.meta.id}
+    if isinstance(result, dict):
+        if call.scenario == "stream-error":  # non-streaming: HTTP 200 with the error in the body
+            result = _mark_failed(result)
+        response = _json_response(200, result, headers)
+        if call.scenario == "disconnect":
+            half = response.body[: len(response.body) // 2]
+            return SimulatedResponse(200, response.headers, chunks=[half], fault="disconnect")
+        return response
+    events, fault = result.events, None
+    if call.scenario in ("stream-error", "disconnect"):
+        events = _cut_after_content(events, CONTENT_BEFORE_FAILURE)
+        if call.scenario == "stream-error":
+            events.append(result.failure)
+        else:
+            fault = "disconnect"
+    if result.numbered:
+        events = [(name, data | {"sequence_number": i}) for i, (name, data) in enumerate(events)]
+    chunks = [shapes.SSE_COMMENT, *(shapes.sse(data, name) for name, data in events)]
+    if result.done and fault is None:
+        chunks.append(shapes.SSE_DONE)
+    sse_headers = {"content-type": "text/event-stream", "cache-control": "no-cache"} | headers
+    return SimulatedResponse(200, sse_headers, chunks=chunks, fault=fault)
+
+
+def _mark_failed(body: dict[str, Any]) -> dict[str, Any]:
+    choices = [c | {"finish_reason": "error", "native_finish_reason": "error"} for c in body.get("choices", [])]
+    failed = body | {"error": shapes.mid_stream_error(MID_STREAM_MESSAGE)}
+    if "choices" in body:
+        failed["choices"] = choices
+    if body.get("object") == "response":
+        failed["status"] = "failed"
+    return failed
+
+
+@dataclass(eq=False)
+class GatewaySimulator:
+    """An OpenAI-compatible gateway that answers as OpenRouter does, deterministically and without I/O.
+
+    `handle()` is safe to call from several threads. Every request is appended to `requests` (credentials
+    redacted) before it is answered, including the ones answered with an error.
+    """
+
+    clock: Callable[[], float] = time.time
+    """Source of `created` timestamps; pass a constant for byte-identical answers."""
+    requests: list[RecordedRequest] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _counter: int = field(default=0, init=False, repr=False)
+
+    def reset(self) -> None:
+        """Forget the recorded requests and restart the id counter."""
+        with self._lock:
+            self.requests.clear()
+            self._counter = 0
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        """The most recent request (IndexError when there is none)."""
+        with self._lock:
+            return self.requests[-1]
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
+        """Answer one HTTP request as OpenRouter would."""
+        request_headers = Headers(headers)
+        parsed = _parse_json(body)
+        with self._lock:
+            self.requests.append(RecordedRequest(method.upper(), path, request_headers, parsed))
+            self._counter += 1
+            sequence = self._counter
+        endpoint = _ENDPOINTS.get(_route(path))
+        if endpoint is None:
+            return _error(404, f"Not Found: {urlsplit(path).path}")
+        if method.upper() != "POST":
+            return _error(405, "Method Not Allowed")
+        if not _has_credential(headers):
+            return _error(401, "No auth credentials found")
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("model"), str) or not parsed["model"]:
+            return _error(400, 'Invalid request: a JSON body with a "model" is required')
+        requested = parsed["model"]
+        scenario = request_headers.get(SCENARIO_HEADER) or _model_scenario(requested)
+        if scenario is not None and scenario not in SCENARIOS:
+            return _error(400, f"Unknown simulator scenario: {scenario[:64]}")
+        if scenario is None and requested.startswith(SCENARIO_MODEL_PREFIX):
+            return _error(400, f"{requested[:128]} is not a valid model ID")
+        model = served_model(requested)
+        id_prefix, handler = endpoint
+        meta = shapes.Meta(f"{id_prefix}-{sequence:06d}", int(self.clock()), model, provider_for(model))
+        call = _Call(parsed, requested, scenario, meta)
+        if scenario in ERROR_SCENARIOS:
+            return _scenario_error(call)
+        if scenario == "timeout":
+            return SimulatedResponse(200, {}, fault="timeout")
+        try:
+            return _render(call, handler(call))
+        except _BadRequest as exc:
+            return _error(400, exc.message)
+
+
+def _has_credential(headers: Mapping[str, str]) -> bool:
+    """Whether the request carries a non-empty bearer credential (its value is never looked at further)."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    scheme, _, secret = value.strip().partition(" ")
+    return bool(secret.strip()) if scheme.lower() == "bearer" else bool(scheme)
+
+
+def _model_scenario(model: str) -> str | None:
+    name = model.removeprefix(SCENARIO_MODEL_PREFIX)
+    return name if model.startswith(SCENARIO_MODEL_PREFIX) and name in SCENARIOS else None
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,94 @@
+"""Shared fixtures: in-memory span/metric exporters, an instrumented openai client over the gateway simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import gateway_otel
+from gateway_otel import _internal
+from gateway_otel.simulator import GatewaySimulator, http_client
+
+API_KEY = "sk-or-v1-SENTINEL-0123456789abcdef"
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
+OPENAI_MAJOR = int(openai.__version__.split(".")[0])
+
+# Telemetry bugs must fail the tests instead of being logged and swallowed.
+_internal.STRICT = True
+
+
+@dataclass
+class Telemetry:
+    """What a test reads back: the exported spans and metrics."""
+
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Metric name → its data points."""
+        data = self.reader.get_metrics_data()
+        out: dict[str, list[Any]] = {}
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope in resource_metrics.scope_metrics:
+                for metric in scope.metrics:
+                    out.setdefault(metric.name, []).extend(metric.data.data_points)
+        return out
+
+
+@pytest.fixture
+def make_telemetry() -> Iterator[Any]:
+    """Instrument with in-memory exporters and the given options; always uninstrumented afterwards."""
+
+    def make(**options: Any) -> Telemetry:
+        exporter = InMemorySpanExporter()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        reader = InMemoryMetricReader()
+        meter_provider = MeterProvider(metric_readers=[reader])
+        gateway_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+        return Telemetry(exporter, reader, tracer_provider)
+
+    yield make
+    gateway_otel.uninstrument()
+
+
+@pytest.fixture
+def telemetry(make_telemetry: Any) -> Telemetry:
+    return make_telemetry()
+
+
+@pytest.fixture
+def sim() -> GatewaySimulator:
+    return GatewaySimulator()
+
+
+def make_client(
+    sim: GatewaySimulator, *, asynchronous: bool = False, base_url: str = OPENROUTER_URL, **kwargs: Any
+) -> Any:
+    cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    kwargs.setdefault("max_retries", 0)
+    return cls(base_url=base_url, api_key=API_KEY, http_client=http_client(sim, asynchronous=asynchronous), **kwargs)
+
+
+def run(value: Any) -> Any:
+    """Await `value` when a test drives the async client; the same test body serves both."""
+    return asyncio.run(value) if asyncio.iscoroutine(value) else value

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: ruff, then pytest against each openai major (3.x on httpx2, 2.x and 1.x on
+# httpx), each in its own virtual environment under .venvs/ (created on first use, reused afterwards).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
+
+venv() {  # venv NAME OPENAI_SPEC: a venv with the package, its test extras and that openai
+  local dir=".venvs/$1"
+  [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q -e ".[test]" "$2" 2>&1 | grep -v "^WARNING: Location" || true
+  "$dir/bin/python" -c "import gateway_otel, openai; print('openai', openai.__version__)"
+}
+
+venv openai3 "openai>=3,<4"
+.venvs/openai3/bin/ruff check src tests examples bench
+.venvs/openai3/bin/python -m pytest tests "$@"
+
+for major in 2 1; do
+  venv "openai$major" "openai>=$major,<$((major + 1))"
+  ".venvs/openai$major/bin/python" -m pytest tests "$@"
+done
