@@ -1,4 +1,4 @@
-"""Quick start: three instrumented calls through the gateway simulator, spans printed to the console.
+"""Quick start: four instrumented calls through the gateway simulator, spans printed to the console.
 
 No API key and no network: the openai client talks to `gateway_otel.simulator`, which answers exactly as
 OpenRouter does (ids, upstream provider, token details, cost). Against the real OpenRouter, drop `http_client=`
@@ -39,5 +39,11 @@ print(f"embeddings -> {len(embedding.data[0].embedding)} dimensions")
 response = client.responses.create(model="anthropic/claude-3.5-sonnet", input="Name one tracing backend.")
 print(f"responses  -> {response.output_text!r}")
 
-print("\nThe three spans (the metrics follow when the process exits):\n", flush=True)
+stream = client.chat.completions.create(
+    model="anthropic/claude-3.5-sonnet", messages=[{"role": "user", "content": "Stream a short answer."}], stream=True
+)
+streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+print(f"streamed   -> {streamed!r}")
+
+print("\nThe four spans (the metrics follow when the process exits):\n", flush=True)
 trace.get_tracer_provider().force_flush()

@@ -12,9 +12,8 @@ import inspect
 import json
 from typing import Any
 
-from wrapt import ObjectProxy
-
 from .._internal import internal_error
+from ._proxy import Proxy
 
 
 def wrap_raw_response(invocation: Any, response: Any) -> Any:
@@ -32,7 +31,7 @@ def _is_coroutine_method(obj: Any, name: str) -> bool:
     return inspect.iscoroutinefunction(getattr(type(obj), name, None))
 
 
-class _ResponseProxy(ObjectProxy):  # type: ignore[misc]
+class _ResponseProxy(Proxy):  # type: ignore[misc]
     def __init__(self, response: Any, invocation: Any) -> None:
         super().__init__(response)
         self._self_invocation = invocation

@@ -15,10 +15,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wrapt import ObjectProxy
-
 from .._internal import internal_error
 from ._content import Message, get, tool_call_part
+from ._proxy import Proxy
 from ._response import ResponseRecord, map_responses, map_usage
 
 COMPLETED, CLOSED, ABANDONED, CANCELLED, FAILED = "completed", "closed", "abandoned", "cancelled", "error"
@@ -237,7 +236,7 @@ class StreamState:
             self.finish(CLOSED)
 
 
-class _ClosingResponse(ObjectProxy):  # type: ignore[misc]
+class _ClosingResponse(Proxy):  # type: ignore[misc]
     """The stream's HTTP response, telling the stream state when someone closes it directly."""
 
     def __init__(self, response: Any, state: StreamState) -> None:
@@ -257,7 +256,7 @@ class _ClosingResponse(ObjectProxy):  # type: ignore[misc]
             self._self_state.on_response_closed()
 
 
-class _StreamProxy(ObjectProxy):  # type: ignore[misc]
+class _StreamProxy(Proxy):  # type: ignore[misc]
     """Shared by the sync and async proxies: the state, the response, and the end on garbage collection."""
 
     def __init__(self, stream: Any, state: StreamState) -> None:
