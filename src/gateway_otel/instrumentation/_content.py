@@ -117,7 +117,8 @@ def chat_messages(messages: Any, limit: int) -> list[Message]:
             ]
         else:
             parts = content_parts(get(message, "content"), limit)
-            for call in get(message, "tool_calls") or ():
+            calls = get(message, "tool_calls")
+            for call in calls if isinstance(calls, (list, tuple)) else ():
                 function = get(call, "function")
                 parts.append(tool_call_part(get(call, "id"), get(function, "name"), get(function, "arguments"), limit))
         normalised: Message = {"role": str(role), "parts": parts}

@@ -109,9 +109,13 @@ def _common(response: Any) -> ResponseRecord:
     )
 
 
+def _list(value: Any) -> list[Any] | tuple[Any, ...]:
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def map_chat(response: Any, capture: bool, limit: int) -> ResponseRecord:
     record = _common(response)
-    choices = get(response, "choices") or ()
+    choices = _list(get(response, "choices"))
     record.finish_reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason") is not None]
     if capture:
         record.output = [_chat_choice_message(choice, limit) for choice in choices]
@@ -124,7 +128,7 @@ def _chat_choice_message(choice: Any, limit: int) -> Message:
     refusal = get(message, "refusal")
     if refusal:
         parts.append({"type": "text", "content": as_text(refusal, limit)})
-    for call in get(message, "tool_calls") or ():
+    for call in _list(get(message, "tool_calls")):
         function = get(call, "function")
         parts.append(tool_call_part(get(call, "id"), get(function, "name"), get(function, "arguments"), limit))
     out: Message = {"role": str(get(message, "role") or "assistant"), "parts": parts}
@@ -136,7 +140,7 @@ def _chat_choice_message(choice: Any, limit: int) -> Message:
 
 def map_completion(response: Any, capture: bool, limit: int) -> ResponseRecord:
     record = _common(response)
-    choices = get(response, "choices") or ()
+    choices = _list(get(response, "choices"))
     record.finish_reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason") is not None]
     if capture:
         record.output = []
@@ -166,7 +170,7 @@ def map_embeddings(response: Any, capture: bool, limit: int) -> ResponseRecord:
 def map_responses(response: Any, capture: bool, limit: int) -> ResponseRecord:
     record = _common(response)
     status = get(response, "status")
-    output = get(response, "output") or ()
+    output = _list(get(response, "output"))
     if any(get(item, "type") == "function_call" for item in output):
         record.finish_reasons = ["tool_calls"]
     elif status == "incomplete":
@@ -185,7 +189,7 @@ def map_responses(response: Any, capture: bool, limit: int) -> ResponseRecord:
             elif kind == "function_call":
                 parts.append(tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"), limit))
             elif kind == "reasoning":
-                summary = "".join(str(get(s, "text") or "") for s in get(item, "summary") or ())
+                summary = "".join(str(get(s, "text") or "") for s in _list(get(item, "summary")))
                 if summary:
                     parts.append({"type": "reasoning", "content": as_text(summary, limit)})
         message: Message = {"role": "assistant", "parts": parts}

@@ -46,6 +46,10 @@ class _Text:
         return text
 
 
+def _index(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 class _Choice:
     __slots__ = ("content", "finish_reason", "role", "tool_calls")
 
@@ -83,11 +87,14 @@ class ChatAccumulator:
         if error is not None:
             record.error_code = get(error, "code")
             record.error_message = get(error, "message")
-        for choice in get(chunk, "choices") or ():
+        choices = get(chunk, "choices")
+        if not choices or not isinstance(choices, (list, tuple)):
+            return
+        for choice in choices:
             finish = get(choice, "finish_reason")
             if finish is None and not self.capture:
                 continue
-            index = get(choice, "index") or 0
+            index = _index(get(choice, "index"))
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
@@ -105,8 +112,9 @@ class ChatAccumulator:
             if state.content is None:
                 state.content = _Text(self.limit)
             state.content.add(text)
-        for call in (get(delta, "tool_calls") if delta is not None else None) or ():
-            index = get(call, "index") or 0
+        calls = get(delta, "tool_calls") if delta is not None else None
+        for call in calls if isinstance(calls, (list, tuple)) else ():
+            index = _index(get(call, "index"))
             slot = state.tool_calls.get(index)
             if slot is None:
                 slot = state.tool_calls[index] = [None, None, _Text(self.limit)]
