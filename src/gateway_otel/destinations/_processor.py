@@ -1,0 +1,204 @@
+"""One batch span processor per destination, so that a slow or dead backend never delays the application or
+another destination.
+
+- The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()`.
+- Export failures are counted (`failed_spans`) and logged **once** per destination, as one warning that names the
+  destination and the reason; the exporter's own per-batch log lines are kept out of the application's logs.
+- `shutdown()` waits at most `shutdown_timeout` seconds, whatever the backend does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+logger = logging.getLogger("gateway_otel")
+
+_capture = threading.local()
+
+
+class _ExporterLogCapture(logging.Filter):
+    """Holds back the exporter's own log records while one of our destinations exports (on its worker thread)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        records = getattr(_capture, "records", None)
+        if records is None:
+            return True
+        records.append(record.getMessage())
+        return False
+
+
+_FILTER = _ExporterLogCapture()
+
+
+def _capture_exporter_logs() -> None:
+    """Attach the capture filter to every exporter logger known now (filters do not apply to child loggers)."""
+    names = [
+        n for n in logging.root.manager.loggerDict if n.startswith(("opentelemetry.exporter", "opentelemetry.sdk"))
+    ]
+    for name in names:
+        log = logging.getLogger(name)
+        if _FILTER not in log.filters:
+            log.addFilter(_FILTER)
+
+
+class _GuardedExporter(SpanExporter):
+    """Counts what leaves the queue, and turns failures into one warning per destination."""
+
+    def __init__(self, destination: DestinationProcessor, exporter: SpanExporter) -> None:
+        self._destination = destination
+        self._exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        destination = self._destination
+        destination._released(len(spans))
+        _capture.records = records = []
+        try:
+            result = self._exporter.export(spans)
+        except Exception as exc:
+            records.append(f"{type(exc).__name__}: {exc}")
+            result = SpanExportResult.FAILURE
+        finally:
+            _capture.records = None
+        if result is SpanExportResult.SUCCESS:
+            destination.exported_spans += len(spans)
+        else:
+            destination.failed_spans += len(spans)
+            destination._warn_once("export failed", records[-1] if records else "the exporter reported a failure")
+        return result
+
+    def shutdown(self) -> None:
+        _capture.records = []
+        try:
+            self._exporter.shutdown()
+        finally:
+            _capture.records = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+class GuardedMetricExporter(MetricExporter):
+    """A destination's metric exporter: failures counted and logged once, like its spans'."""
+
+    def __init__(self, destination: DestinationProcessor, exporter: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=getattr(exporter, "_preferred_temporality", None),
+            preferred_aggregation=getattr(exporter, "_preferred_aggregation", None),
+        )
+        self._destination = destination
+        self._exporter = exporter
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        _capture.records = records = []
+        try:
+            result = self._exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            records.append(f"{type(exc).__name__}: {exc}")
+            result = MetricExportResult.FAILURE
+        finally:
+            _capture.records = None
+        if result is not MetricExportResult.SUCCESS:
+            self._destination.failed_metric_exports += 1
+            reason = records[-1] if records else "the exporter reported a failure"
+            self._destination._warn_once("metric export failed", reason)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._exporter.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        _capture.records = []
+        try:
+            self._exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+        finally:
+            _capture.records = None
+
+
+class DestinationProcessor(SpanProcessor):
+    """Batches spans to one destination's exporter, with a bounded queue and a bounded shutdown."""
+
+    def __init__(
+        self,
+        name: str,
+        exporter: SpanExporter,
+        *,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 512,
+        schedule_delay: float = 1.0,
+        shutdown_timeout: float = 5.0,
+    ) -> None:
+        _capture_exporter_logs()
+        self.name = name
+        self.exporter = exporter
+        self.max_queue_size = max_queue_size
+        self.shutdown_timeout = shutdown_timeout
+        self.dropped = 0
+        self.exported_spans = 0
+        self.failed_spans = 0
+        self.failed_metric_exports = 0
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._batch = BatchSpanProcessor(
+            _GuardedExporter(self, exporter),
+            max_queue_size=max_queue_size,
+            max_export_batch_size=min(max_export_batch_size, max_queue_size),
+            schedule_delay_millis=schedule_delay * 1000,
+        )
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._lock:
+            full = self._pending >= self.max_queue_size
+            if full:
+                self.dropped += 1
+            else:
+                self._pending += 1
+        if full:
+            self._warn_once("queue full", f"its queue of {self.max_queue_size} spans is full; spans are dropped")
+            return
+        self._batch.on_end(span)
+
+    def _released(self, count: int) -> None:
+        with self._lock:
+            self._pending = max(0, self._pending - count)
+
+    def _warn_once(self, kind: str, reason: str) -> None:
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        logger.warning(
+            "gateway_otel: destination %r: %s (%s). The application is unaffected; further %s are counted, not logged.",
+            self.name,
+            kind,
+            reason,
+            "drops" if kind == "queue full" else "failures",
+        )
+
+    def shutdown(self) -> None:
+        """Flush what can be flushed within `shutdown_timeout` seconds, then stop."""
+        done = threading.Thread(target=self._batch.shutdown, name=f"gateway-otel-shutdown-{self.name}", daemon=True)
+        done.start()
+        done.join(self.shutdown_timeout)
+        if done.is_alive():
+            self._warn_once("shutdown timed out", f"gave up after {self.shutdown_timeout:g} s")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        flushing = threading.Thread(target=self._batch.force_flush, daemon=True)
+        flushing.start()
+        flushing.join(min(timeout_millis / 1000, self.shutdown_timeout))
+        return not flushing.is_alive()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for this destination: spans exported, failed to export, and dropped at the queue."""
+        return {"exported": self.exported_spans, "failed": self.failed_spans, "dropped": self.dropped}

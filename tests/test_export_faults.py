@@ -1,0 +1,125 @@
+"""A backend that refuses connections, answers 500, or hangs: the application's calls complete unchanged, spans
+beyond the queue are dropped and counted, one warning per destination, and shutdown is bounded."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+import gateway_otel
+from conftest import make_client
+from otlp_receiver import OtlpReceiver
+
+CALLS = 120
+QUEUE = 20
+
+
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("fault", ["refused", "http-500", "hang"])
+def test_a_failing_backend_never_affects_the_application(sim: Any, caplog: Any, fault: str) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver = OtlpReceiver(status=500, hang=fault == "hang")
+    url = f"http://127.0.0.1:{_unused_port()}" if fault == "refused" else receiver.url
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+    with receiver:
+        providers = gateway_otel.configure(
+            "otlp", environ=env, set_global=False, max_queue_size=QUEUE, shutdown_timeout=2.0
+        )
+        gateway_otel.instrument(tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider)
+        try:
+            client = make_client(sim)
+            replies = [
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}])
+                for i in range(CALLS)
+            ]
+        finally:
+            gateway_otel.uninstrument()
+        assert [r.choices[0].message.content for r in replies] == [f"Simulated reply to: q{i}" for i in range(CALLS)]
+
+        shutdown = threading.Thread(target=providers.shutdown, daemon=True)
+        shutdown.start()
+        shutdown.join(30)  # a generous bound: it gives up after its 2 s timeout, whatever the backend does
+        assert not shutdown.is_alive()
+
+    [stats] = providers.stats().values()
+    assert stats["exported"] == 0
+    assert stats["dropped"] > 0  # the queue is bounded
+    assert stats["dropped"] + stats["failed"] <= CALLS
+    warnings = [r for r in caplog.records if r.name == "gateway_otel" and r.levelno >= logging.WARNING]
+    messages = [r.getMessage() for r in warnings]
+    assert len([m for m in messages if "queue full" in m]) == 1
+    kinds = ["': queue full", "': export failed", "': metric export failed", "': shutdown timed out"]
+    assert all(sum(kind in m for m in messages) <= 1 for kind in kinds)  # once per kind, never once per span
+    assert len(messages) == sum(any(kind in m for kind in kinds) for m in messages)
+    assert all("destination 'otlp'" in m for m in messages)
+    assert [r for r in caplog.records if r.name.startswith("opentelemetry.exporter")] == []
+
+
+def test_a_healthy_backend_gets_every_span(sim: Any) -> None:
+    with OtlpReceiver() as receiver:
+        providers = gateway_otel.configure(
+            "otlp", environ={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}, set_global=False
+        )
+        gateway_otel.instrument(tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider)
+        try:
+            client = make_client(sim)
+            for i in range(5):
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}])
+        finally:
+            gateway_otel.uninstrument()
+        providers.shutdown()
+        paths = [path for path, _, _ in receiver.requests]
+    assert providers.stats() == {"otlp": {"exported": 5, "failed": 0, "dropped": 0}}
+    assert "/v1/traces" in paths and "/v1/metrics" in paths
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318' is not valid: expected an http:// or https:// URL",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_HEADERS": "authorization"},
+            "OTEL_EXPORTER_OTLP_HEADERS is not valid: expected comma-separated key=value pairs",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"},
+            "OTEL_EXPORTER_OTLP_TIMEOUT='soon' is not valid: expected a number of seconds greater than 0",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"},
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json' is not valid: expected one of http/protobuf, grpc",
+        ),
+    ],
+)
+def test_bad_otlp_settings_fail_at_set_up(env: dict[str, str], message: str) -> None:
+    with pytest.raises(gateway_otel.ConfigurationError) as caught:
+        gateway_otel.configure("otlp", environ=env, set_global=False)
+    assert str(caught.value).startswith(message)
+    assert "Basic" not in str(caught.value)
+
+
+def test_otlp_headers_are_sent_and_never_shown(sim: Any) -> None:
+    with OtlpReceiver() as receiver:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic%20c2VjcmV0,x-tenant=acme",
+        }
+        providers = gateway_otel.configure("otlp", environ=env, set_global=False)
+        tracer = providers.tracer_provider.get_tracer("t")
+        tracer.start_span("probe").end()
+        providers.shutdown()
+    [(_, headers, _)] = [r for r in receiver.requests if r[0] == "/v1/traces"]
+    assert headers["authorization"] == "Basic c2VjcmV0"
+    assert headers["x-tenant"] == "acme"
