@@ -151,7 +151,6 @@ def test_metrics(telemetry: Telemetry, sim: Any) -> None:
         "gen_ai.request.model": MODEL,
         "server.address": "openrouter.ai",
         "server.port": 443,
-        "gateway.name": "openrouter",
         "gen_ai.response.model": first.model,
         "gateway.upstream.provider": first.provider,
     }

@@ -52,14 +52,18 @@ def test_a_failing_backend_never_affects_the_application(sim: Any, caplog: Any, 
 
     [stats] = providers.stats().values()
     assert stats["exported"] == 0
-    assert stats["dropped"] > 0  # the queue is bounded
+    if fault == "hang":
+        # One batch is stuck in the backend and one more fits the queue: every other span is dropped, counted.
+        assert CALLS - 2 * QUEUE <= stats["dropped"] <= CALLS - QUEUE
+    else:
+        assert stats["failed"] > 0
     assert stats["dropped"] + stats["failed"] <= CALLS
     warnings = [r for r in caplog.records if r.name == "gateway_otel" and r.levelno >= logging.WARNING]
     messages = [r.getMessage() for r in warnings]
-    assert len([m for m in messages if "queue full" in m]) == 1
     kinds = ["': queue full", "': export failed", "': metric export failed", "': shutdown timed out"]
     assert all(sum(kind in m for m in messages) <= 1 for kind in kinds)  # once per kind, never once per span
     assert len(messages) == sum(any(kind in m for kind in kinds) for m in messages)
+    assert messages, "a failing destination is reported"
     assert all("destination 'otlp'" in m for m in messages)
     assert [r for r in caplog.records if r.name.startswith("opentelemetry.exporter")] == []
 

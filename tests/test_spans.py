@@ -105,9 +105,9 @@ def _usage_expectations(usage: Any) -> dict[str, Any]:
     if completion is not None:
         expected["gen_ai.usage.output_tokens"] = completion
         expected["llm.token_count.completion"] = completion
-    if cached is not None:
+    if cached:
         expected["gen_ai.usage.cache_read.input_tokens"] = cached
-    if reasoning is not None:
+    if reasoning:
         expected["gen_ai.usage.reasoning.output_tokens"] = reasoning
     return expected
 
@@ -132,7 +132,6 @@ def test_one_complete_span_per_call(
     expected = {
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": "openrouter",
-        "gen_ai.system": "openrouter",
         "gen_ai.request.model": kwargs["model"],
         "server.address": "openrouter.ai",
         "server.port": 443,
@@ -142,7 +141,6 @@ def test_one_complete_span_per_call(
         "llm.provider": "openrouter",
         "gen_ai.response.model": result.model,
         "gen_ai.response.id": result.id,
-        "gateway.generation.id": result.id,
         "gateway.upstream.provider": result.provider,
         **_usage_expectations(result.usage),
     }
@@ -217,7 +215,6 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
         "llm.model_name": MODEL,
         "llm.system": "openai",
         "llm.provider": "openrouter",
-        "gen_ai.system": "openrouter",
         "gen_ai.request.max_tokens": 64,
         "gen_ai.request.temperature": 0.2,
         "gen_ai.request.top_p": 0.9,
@@ -243,7 +240,6 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
         "gateway.app.title": "My App",
         "gateway.app.categories": ("cli-agent", "cloud-agent"),
         "gen_ai.response.model": result.model,
-        "llm.response.model_name": result.model,
         "gen_ai.response.id": result.id,
         "gen_ai.usage.input_tokens": usage.prompt_tokens,
         "llm.token_count.prompt": usage.prompt_tokens,
@@ -252,10 +248,7 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
         "llm.token_count.total": usage.total_tokens,
         "gen_ai.usage.cost": usage.cost,
         "llm.cost.total": usage.cost,
-        "gen_ai.usage.cache_read.input_tokens": usage.prompt_tokens_details.cached_tokens,
-        "llm.token_count.prompt_details.cache_read": usage.prompt_tokens_details.cached_tokens,
-        "gen_ai.usage.cache_write.input_tokens": usage.prompt_tokens_details.cache_write_tokens,
-        "llm.token_count.prompt_details.cache_write": usage.prompt_tokens_details.cache_write_tokens,
+        # The simulator reports 0 cached / cache-write tokens for a short prompt: zero counts are left out.
         "gen_ai.usage.reasoning.output_tokens": usage.completion_tokens_details.reasoning_tokens,
         "llm.token_count.completion_details.reasoning": usage.completion_tokens_details.reasoning_tokens,
         "gateway.cost.is_byok": False,
@@ -271,7 +264,6 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
         ),
         "gateway.upstream.provider": result.provider,
         "gen_ai.response.finish_reasons": ("stop",),
-        "gateway.generation.id": result.id,
         "gen_ai.input.messages": input_json,
         "input.value": input_json,
         "input.mime_type": "application/json",

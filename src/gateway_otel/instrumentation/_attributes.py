@@ -78,7 +78,6 @@ def request_attributes(
         attrs["embedding.model_name" if endpoint.span_kind == "EMBEDDING" else "llm.model_name"] = model
     attrs["llm.system"] = "openai"
     attrs["llm.provider"] = gateway.openinference_provider
-    attrs["gen_ai.system"] = gateway.provider_name
 
     for key in _MAX_TOKENS_KEYS:
         value = body.get(key)
@@ -158,8 +157,6 @@ def response_attributes(record: ResponseRecord, endpoint: Endpoint, gateway: Gat
     attrs: Attributes = {}
     if record.model:
         attrs["gen_ai.response.model"] = record.model
-        if endpoint.span_kind == "LLM":
-            attrs["llm.response.model_name"] = record.model
     if record.id:
         attrs["gen_ai.response.id"] = record.id
     if record.usage is not None:
@@ -168,8 +165,6 @@ def response_attributes(record: ResponseRecord, endpoint: Endpoint, gateway: Gat
         attrs["gateway.upstream.provider"] = record.upstream_provider
     if record.finish_reasons:
         attrs["gen_ai.response.finish_reasons"] = record.finish_reasons
-    if record.id and gateway.name == "openrouter":
-        attrs["gateway.generation.id"] = record.id
     if record.embedding_count is not None:
         attrs["gen_ai.embeddings.count"] = record.embedding_count
     if record.embedding_dimensions is not None:
@@ -193,13 +188,14 @@ def usage_attributes(usage: Usage) -> Attributes:
     if usage.cost is not None:
         attrs["gen_ai.usage.cost"] = usage.cost
         attrs["llm.cost.total"] = usage.cost
-    if usage.cache_read_tokens is not None:
+    # Detail counts are recorded when there is something to count: a zero says nothing a missing key does not.
+    if usage.cache_read_tokens:
         attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
         attrs["llm.token_count.prompt_details.cache_read"] = usage.cache_read_tokens
-    if usage.cache_write_tokens is not None:
+    if usage.cache_write_tokens:
         attrs["gen_ai.usage.cache_write.input_tokens"] = usage.cache_write_tokens
         attrs["llm.token_count.prompt_details.cache_write"] = usage.cache_write_tokens
-    if usage.reasoning_tokens is not None:
+    if usage.reasoning_tokens:
         attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
         attrs["llm.token_count.completion_details.reasoning"] = usage.reasoning_tokens
     if usage.input_audio_tokens:

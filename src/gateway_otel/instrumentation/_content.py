@@ -15,12 +15,28 @@ Message = dict[str, Any]
 
 
 def get(obj: Any, name: str, default: Any = None) -> Any:
-    """`obj[name]` for a mapping, `obj.name` otherwise; `default` when absent."""
+    """`obj[name]` for a mapping, `obj.name` otherwise; `default` when absent.
+
+    Hot path: the SDK's pydantic objects keep fields in `__dict__` and unknown keys (OpenRouter's `provider`,
+    `usage.cost`) in `__pydantic_extra__`; reading those directly avoids pydantic's exception path for a key that
+    is absent.
+    """
+    if type(obj) is dict:
+        return obj.get(name, default)
     if obj is None:
         return default
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and name in fields:
+        return fields[name]
+    extra = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
+    if extra is not _NOT_PYDANTIC:
+        return extra.get(name, default) if extra else default
     if isinstance(obj, Mapping):
         return obj.get(name, default)
     return getattr(obj, name, default)
+
+
+_NOT_PYDANTIC = object()
 
 
 def cap(text: str, limit: int) -> str:

@@ -41,7 +41,6 @@ _METRIC_KEYS = (
     "gen_ai.request.model",
     "server.address",
     "server.port",
-    "gateway.name",
 )
 
 

@@ -214,11 +214,9 @@ class StreamState:
         self.done = False
 
     def on_chunk(self, chunk: Any) -> None:
-        now = time.perf_counter()
         if self.first_chunk_at is None:
-            self.first_chunk_at = now
+            self.first_chunk_at = time.perf_counter()
             self.first_chunk_ns = time.time_ns()
-        self.last_chunk_at = now
         self.chunks += 1
         try:
             self.accumulator.add(chunk)
@@ -230,6 +228,7 @@ class StreamState:
         if self.done:
             return
         self.done = True
+        self.last_chunk_at = time.perf_counter()  # the end arrives right after the last chunk
         try:
             self.invocation.end_stream(self, self.accumulator.finish(), outcome, exc)
         except Exception:
