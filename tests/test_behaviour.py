@@ -315,7 +315,7 @@ def test_bad_destination_fails_with_a_clear_message() -> None:
     with pytest.raises(
         ConfigurationError,
         match=r"GATEWAY_OTEL_DESTINATIONS='opentelemetry' is not valid: "
-        r"expected a comma-separated list of otlp, console",
+        r"expected a comma-separated list of otlp, openobserve, arize, phoenix, console",
     ):
         gateway_otel.configure(environ={"GATEWAY_OTEL_DESTINATIONS": "opentelemetry"}, set_global=False)
     with pytest.raises(ConfigurationError, match="OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not valid"):

@@ -2,17 +2,19 @@
 
 `instrument()` calls it only when the application has set no providers of its own. Destinations are named in the
 `destinations` argument or in `GATEWAY_OTEL_DESTINATIONS` (comma-separated); the default is `otlp`, configured by
-the standard `OTEL_EXPORTER_OTLP_*` variables. Each destination gets its own `DestinationProcessor`, so a slow or
-dead backend never delays the application or another destination. Every variable is read and checked here, once:
-a bad value fails now, with its name, instead of at the first export.
+the standard `OTEL_EXPORTER_OTLP_*` variables. Variables come from the environment and from a `.env` file in the
+working directory (the environment wins). Each destination gets its own `DestinationProcessor`, so a slow or dead
+backend never delays the application or another destination. Every variable is read and checked here, once: a bad
+value fails now, with its name, instead of at the first export.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,12 +26,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .._settings import ConfigurationError
+from ._presets import PRESETS, Destination, resolve
 from ._processor import DestinationProcessor, GuardedMetricExporter
 
 logger = logging.getLogger("gateway_otel")
 
 _PROTOCOLS = ("http/protobuf", "grpc")
 _HTTP_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics"}
+DESTINATION_NAMES = tuple(PRESETS)
 
 
 @dataclass(frozen=True)
@@ -95,42 +99,97 @@ def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
     return OtlpTarget(protocol, endpoint, headers, timeout)
 
 
-def _otlp_span_exporter(target: OtlpTarget) -> SpanExporter:
-    if target.protocol == "grpc":
+def span_exporter(destination: Destination) -> SpanExporter:
+    """The span exporter for `destination`, by its protocol."""
+    if destination.protocol == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if destination.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 
-        return GrpcSpans(endpoint=target.endpoint, headers=target.headers or None, timeout=target.timeout)
+        return GrpcSpans(
+            endpoint=destination.endpoint, headers=dict(destination.headers) or None, timeout=destination.timeout
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 
-    return HttpSpans(endpoint=target.endpoint, headers=target.headers, timeout=target.timeout)
+    return HttpSpans(endpoint=destination.endpoint, headers=dict(destination.headers), timeout=destination.timeout)
 
 
-def _otlp_metric_exporter(target: OtlpTarget) -> MetricExporter:
-    if target.protocol == "grpc":
+def _metric_exporter(destination: Destination) -> MetricExporter | None:
+    endpoint = destination.metrics_endpoint
+    if endpoint is None:
+        return None
+    if destination.protocol == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    # A metrics stream name does not apply to metrics (OpenObserve files them by metric name).
+    headers = {k: v for k, v in destination.headers.items() if k != "stream-name"}
+    if destination.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
 
-        return GrpcMetrics(endpoint=target.endpoint, headers=target.headers or None, timeout=target.timeout)
+        return GrpcMetrics(endpoint=endpoint, headers=headers or None, timeout=destination.timeout)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
 
-    return HttpMetrics(endpoint=target.endpoint, headers=target.headers, timeout=target.timeout)
+    return HttpMetrics(endpoint=endpoint, headers=headers, timeout=destination.timeout)
 
 
-def _otlp(env: Mapping[str, str]) -> tuple[SpanExporter, MetricExporter]:
-    return _otlp_span_exporter(otlp_target(env, "TRACES")), _otlp_metric_exporter(otlp_target(env, "METRICS"))
+def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
+    """`KEY=value` lines of a `.env` file (`export`, quotes and `#` comments allowed); {} when there is none."""
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().replace("_", "").isalnum():
+            raise ConfigurationError(f"{file}:{number} is not valid: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
 
 
-def _console(env: Mapping[str, str]) -> tuple[SpanExporter, MetricExporter]:
-    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The variables settings are read from: `environ`, else the process environment over the `.env` file."""
+    if environ is not None:
+        return environ
+    return {**load_dotenv(os.environ.get("GATEWAY_OTEL_DOTENV", ".env")), **os.environ}
 
-    return ConsoleSpanExporter(), ConsoleMetricExporter()
 
-
-_PRESETS: dict[str, Callable[[Mapping[str, str]], tuple[SpanExporter, MetricExporter]]] = {
-    "otlp": _otlp,
-    "console": _console,
-}
-DESTINATION_NAMES = tuple(_PRESETS)
+def resolve_destinations(
+    destinations: str | Sequence[str | Destination] | None, env: Mapping[str, str]
+) -> tuple[Destination, ...]:
+    """The destinations named by the argument or `GATEWAY_OTEL_DESTINATIONS` (default `otlp`), all checked."""
+    source = "destinations"
+    if destinations is None:
+        source, destinations = "GATEWAY_OTEL_DESTINATIONS", env.get("GATEWAY_OTEL_DESTINATIONS") or "otlp"
+    items = destinations.split(",") if isinstance(destinations, str) else list(destinations)
+    resolved: dict[str, Destination] = {}
+    for item in items:
+        if isinstance(item, Destination):
+            resolved[item.id] = item
+            continue
+        name = str(item).strip().lower()
+        if not name:
+            continue
+        if name not in PRESETS:
+            raise ConfigurationError(
+                f"{source}={destinations!r} is not valid: expected a comma-separated list of {', '.join(PRESETS)}"
+            )
+        resolved[name] = resolve(name, env)
+    if not resolved:
+        raise ConfigurationError(f"{source}={destinations!r} is not valid: expected at least one destination")
+    return tuple(resolved.values())
 
 
 @dataclass(frozen=True)
@@ -139,36 +198,29 @@ class Providers:
 
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
-    destinations: tuple[str, ...]
+    destinations: tuple[Destination, ...]
     processors: tuple[DestinationProcessor, ...] = ()
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per destination: spans exported, failed and dropped so far."""
+        """Per destination: spans exported, failed, dropped at the queue, and left out by sampling."""
         return {p.name: p.stats() for p in self.processors}
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
-        self.meter_provider.shutdown(
-            timeout_millis=max((p.shutdown_timeout for p in self.processors), default=5) * 1000
-        )
+        timeout = max((p.shutdown_timeout for p in self.processors), default=5.0)
+        self.meter_provider.shutdown(timeout_millis=timeout * 1000)
 
 
-def _destination_names(destinations: str | Sequence[str] | None, env: Mapping[str, str]) -> tuple[str, ...]:
-    source = "destinations"
-    if destinations is None:
-        source, destinations = "GATEWAY_OTEL_DESTINATIONS", env.get("GATEWAY_OTEL_DESTINATIONS") or "otlp"
-    names = destinations.split(",") if isinstance(destinations, str) else list(destinations)
-    cleaned = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
-    unknown = [n for n in cleaned if n not in _PRESETS]
-    if unknown or not cleaned:
-        raise ConfigurationError(
-            f"{source}={destinations!r} is not valid: expected a comma-separated list of {', '.join(_PRESETS)}"
-        )
-    return cleaned
+_active: Providers | None = None
+
+
+def active() -> Providers | None:
+    """The providers the last `configure(set_global=True)` call set, if any."""
+    return _active
 
 
 def configure(
-    destinations: str | Sequence[str] | None = None,
+    destinations: str | Sequence[str | Destination] | None = None,
     *,
     resource: Resource | None = None,
     set_global: bool = True,
@@ -182,24 +234,35 @@ def configure(
     Each destination has its own queue of `max_queue_size` spans; shutting down waits at most `shutdown_timeout`
     seconds per destination.
     """
-    env = os.environ if environ is None else environ
-    names = _destination_names(destinations, env)
-    exporters = [(name, *_PRESETS[name](env)) for name in names]  # every setting checked before anything starts
+    global _active
+    env = environment(environ)
+    chosen = resolve_destinations(destinations, env)  # every setting checked before anything starts
+    enabled = [d for d in chosen if d.enabled]
     resource = resource or Resource.create()
     tracer_provider = TracerProvider(resource=resource)
     processors = []
     readers = []
-    for name, span_exporter, metric_exporter in exporters:
+    for destination in enabled:
         processor = DestinationProcessor(
-            name, span_exporter, max_queue_size=max_queue_size, shutdown_timeout=shutdown_timeout
+            destination.id,
+            span_exporter(destination),
+            max_queue_size=max_queue_size,
+            shutdown_timeout=shutdown_timeout,
+            privacy_mode=destination.privacy_mode,
+            sampling_rate=destination.sampling_rate,
+            resource_attributes=destination.resource_attributes,
         )
         tracer_provider.add_span_processor(processor)
         processors.append(processor)
-        guarded = GuardedMetricExporter(processor, metric_exporter)
-        readers.append(PeriodicExportingMetricReader(guarded, export_timeout_millis=shutdown_timeout * 1000))
+        metric_exporter = _metric_exporter(destination)
+        if metric_exporter is not None:
+            guarded = GuardedMetricExporter(processor, metric_exporter)
+            readers.append(PeriodicExportingMetricReader(guarded, export_timeout_millis=shutdown_timeout * 1000))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors))
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-    logger.info("gateway_otel: exporting traces and metrics to %s", ", ".join(names))
-    return Providers(tracer_provider, meter_provider, names, tuple(processors))
+        _active = providers
+    logger.info("gateway_otel: exporting to %s", ", ".join(d.id for d in enabled) or "no enabled destination")
+    return providers

@@ -1,6 +1,11 @@
 """One batch span processor per destination, so that a slow or dead backend never delays the application or
 another destination.
 
+- Sampling (`sampling_rate`) is decided per trace id, so a destination keeps whole traces or none of a trace.
+- Privacy mode strips prompt and completion content for this destination only (tokens, cost, timing stay), and a
+  destination's own resource attributes (its project) are applied to its copy; both happen on the exporting
+  thread, never on the application's.
+
 - The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()`.
 - Export failures are counted (`failed_spans`) and logged **once** per destination, as one warning that names the
   destination and the reason; the exporter's own per-batch log lines are kept out of the application's logs.
@@ -11,17 +16,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 logger = logging.getLogger("gateway_otel")
 
 _capture = threading.local()
+_LOW_64 = (1 << 64) - 1
 
 
 class _ExporterLogCapture(logging.Filter):
@@ -49,6 +56,43 @@ def _capture_exporter_logs() -> None:
             log.addFilter(_FILTER)
 
 
+CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "input.value",
+        "output.value",
+        "input.mime_type",
+        "output.mime_type",
+    }
+)
+CONTENT_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "llm.tools.", "embedding.embeddings.")
+
+
+def without_content(attributes: Any) -> dict[str, Any]:
+    """The attributes minus every prompt, completion, tool and embeddings-input value."""
+    return {k: v for k, v in attributes.items() if k not in CONTENT_KEYS and not k.startswith(CONTENT_PREFIXES)}
+
+
+def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource.merge(resource) if resource is not None else span.resource,
+        attributes=without_content(span.attributes or {}) if privacy_mode else span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
 class _GuardedExporter(SpanExporter):
     """Counts what leaves the queue, and turns failures into one warning per destination."""
 
@@ -59,6 +103,8 @@ class _GuardedExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         destination = self._destination
         destination._released(len(spans))
+        if destination.privacy_mode or destination.resource is not None:
+            spans = [_rewrite(s, destination.privacy_mode, destination.resource) for s in spans]
         _capture.records = records = []
         try:
             result = self._exporter.export(spans)
@@ -89,6 +135,7 @@ class GuardedMetricExporter(MetricExporter):
     """A destination's metric exporter: failures counted and logged once, like its spans'."""
 
     def __init__(self, destination: DestinationProcessor, exporter: MetricExporter) -> None:
+        _capture_exporter_logs()
         super().__init__(
             preferred_temporality=getattr(exporter, "_preferred_temporality", None),
             preferred_aggregation=getattr(exporter, "_preferred_aggregation", None),
@@ -134,9 +181,17 @@ class DestinationProcessor(SpanProcessor):
         max_export_batch_size: int = 512,
         schedule_delay: float = 1.0,
         shutdown_timeout: float = 5.0,
+        privacy_mode: bool = False,
+        sampling_rate: float = 1.0,
+        resource_attributes: Mapping[str, Any] | None = None,
     ) -> None:
         _capture_exporter_logs()
         self.name = name
+        self.privacy_mode = privacy_mode
+        self.sampling_rate = sampling_rate
+        self._sampling_bound = int(sampling_rate * (1 << 64))
+        self.resource = Resource(dict(resource_attributes)) if resource_attributes else None
+        self.sampled_out = 0
         self.exporter = exporter
         self.max_queue_size = max_queue_size
         self.shutdown_timeout = shutdown_timeout
@@ -158,6 +213,9 @@ class DestinationProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
+        if self.sampling_rate < 1.0 and (span.context.trace_id & _LOW_64) >= self._sampling_bound:
+            self.sampled_out += 1
+            return
         with self._lock:
             full = self._pending >= self.max_queue_size
             if full:
@@ -201,4 +259,9 @@ class DestinationProcessor(SpanProcessor):
 
     def stats(self) -> dict[str, Any]:
         """Counters for this destination: spans exported, failed to export, and dropped at the queue."""
-        return {"exported": self.exported_spans, "failed": self.failed_spans, "dropped": self.dropped}
+        return {
+            "exported": self.exported_spans,
+            "failed": self.failed_spans,
+            "dropped": self.dropped,
+            "sampled_out": self.sampled_out,
+        }

@@ -1,0 +1,246 @@
+"""Destination presets: each backend's well-known variables → one typed, checked `Destination`.
+
+- `otlp`: `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}`; traces and metrics.
+- `openobserve`: `OPENOBSERVE_URL` (http://localhost:5080), `OPENOBSERVE_ORG` (default), `OPENOBSERVE_AUTH_TOKEN`
+  or `OPENOBSERVE_EMAIL` + `OPENOBSERVE_PASSWORD`, `OPENOBSERVE_TRACES_STREAM_NAME` (default),
+  `OPENOBSERVE_PROTOCOL` (http/protobuf), `OPENOBSERVE_TIMEOUT` (30); traces and metrics.
+- `arize`: `ARIZE_SPACE_ID`, `ARIZE_API_KEY` (both required), `ARIZE_PROJECT_NAME` (default),
+  `ARIZE_COLLECTOR_ENDPOINT` (https://otlp.arize.com/v1), `ARIZE_PROTOCOL` (grpc); traces.
+- `phoenix`: `PHOENIX_COLLECTOR_ENDPOINT` (http://localhost:6006), `PHOENIX_PROJECT_NAME` / `PHOENIX_PROJECT`
+  (default), `PHOENIX_API_KEY`; traces.
+- `console`: traces and metrics to stdout.
+
+Every destination also takes `GATEWAY_OTEL_<ID>_ENABLED` (true), `GATEWAY_OTEL_<ID>_PRIVACY_MODE` (false) and
+`GATEWAY_OTEL_<ID>_SAMPLING_RATE` (1.0), where `<ID>` is the preset name in upper case.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._settings import ConfigurationError, _parse_bool
+
+_SECRET_HEADERS = frozenset({"authorization", "api_key", "api-key", "x-api-key"})
+
+
+def mask(value: str) -> str:
+    """A secret shown as its kind and last four characters at most: `Basic ****abcd`."""
+    scheme, _, token = value.partition(" ") if " " in value else ("", "", value)
+    tail = token[-4:] if len(token) >= 12 else ""
+    return f"{scheme + ' ' if scheme else ''}****{tail}"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One place this process exports to, as OpenRouter's destinations API describes its own."""
+
+    id: str
+    type: str
+    name: str
+    endpoint: str
+    protocol: str = "http/protobuf"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout: float = 10.0
+    enabled: bool = True
+    privacy_mode: bool = False
+    sampling_rate: float = 1.0
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    metrics_endpoint: str | None = None
+    """Where metrics go; None when the backend takes traces only."""
+
+    @property
+    def masked_headers(self) -> dict[str, str]:
+        return {k: mask(v) if k.lower() in _SECRET_HEADERS else v for k, v in self.headers.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON, secrets masked."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "enabled": self.enabled,
+            "privacy_mode": self.privacy_mode,
+            "sampling_rate": self.sampling_rate,
+            "endpoint": self.endpoint,
+            "protocol": self.protocol,
+            "headers": self.masked_headers,
+            "resource_attributes": dict(self.resource_attributes),
+            "metrics_endpoint": self.metrics_endpoint,
+        }
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    raw = env.get(name)
+    return raw.strip() if raw is not None and raw.strip() else default
+
+
+def _require(env: Mapping[str, str], name: str, what: str) -> str:
+    value = _get(env, name)
+    if value is None:
+        raise ConfigurationError(f"{name} is not set: expected {what}")
+    return value
+
+
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{name}={value!r} is not valid: expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _protocol(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (_get(env, name, default) or default).lower()
+    if value not in ("http/protobuf", "grpc"):
+        raise ConfigurationError(f"{name}={value!r} is not valid: expected http/protobuf or grpc")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a number of seconds greater than 0")
+    return value
+
+
+def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
+    url = _url("OPENOBSERVE_URL", _get(env, "OPENOBSERVE_URL", "http://localhost:5080") or "")
+    org = _get(env, "OPENOBSERVE_ORG", "default") or "default"
+    token = _get(env, "OPENOBSERVE_AUTH_TOKEN")
+    if token is None:
+        email, password = _get(env, "OPENOBSERVE_EMAIL"), _get(env, "OPENOBSERVE_PASSWORD")
+        if not (email and password):
+            raise ConfigurationError(
+                "OPENOBSERVE_AUTH_TOKEN is not set: expected 'Basic <base64 of email:password>' "
+                "(or set OPENOBSERVE_EMAIL and OPENOBSERVE_PASSWORD)"
+            )
+        token = "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
+    elif not token.lower().startswith(("basic ", "bearer ")):
+        token = f"Basic {token}"
+    stream = _get(env, "OPENOBSERVE_TRACES_STREAM_NAME", "default") or "default"
+    protocol = _protocol(env, "OPENOBSERVE_PROTOCOL", "http/protobuf")
+    timeout = _seconds(env, "OPENOBSERVE_TIMEOUT", 30.0)
+    if protocol == "grpc":
+        host = urlsplit(url).netloc.rsplit(":", 1)[0]
+        headers = {"authorization": token, "organization": org, "stream-name": stream}
+        return {
+            "endpoint": f"{'http' if url.startswith('http://') else 'https'}://{host}:5081",
+            "protocol": protocol,
+            "headers": headers,
+            "timeout": timeout,
+            "metrics_endpoint": f"{host}:5081",
+        }
+    return {
+        "endpoint": f"{url}/api/{org}/v1/traces",
+        "protocol": protocol,
+        "timeout": timeout,
+        "headers": {"authorization": token, "stream-name": stream},
+        "metrics_endpoint": f"{url}/api/{org}/v1/metrics",
+    }
+
+
+def _arize(env: Mapping[str, str]) -> dict[str, Any]:
+    space = _require(env, "ARIZE_SPACE_ID", "your Arize space id (Space settings → API keys)")
+    key = _require(env, "ARIZE_API_KEY", "your Arize API key")
+    project = _get(env, "ARIZE_PROJECT_NAME", "default") or "default"
+    protocol = _protocol(env, "ARIZE_PROTOCOL", "grpc")
+    endpoint = _url(
+        "ARIZE_COLLECTOR_ENDPOINT", _get(env, "ARIZE_COLLECTOR_ENDPOINT", "https://otlp.arize.com/v1") or ""
+    )
+    if protocol != "grpc" and not endpoint.endswith("/traces"):
+        endpoint += "/traces"  # Arize ingests at /v1/traces only
+    headers = {
+        "authorization": key,
+        "api_key": key,
+        "arize-space-id": space,
+        "space_id": space,
+        "arize-interface": "otel",
+    }
+    return {
+        "endpoint": endpoint,
+        "protocol": protocol,
+        "headers": headers,
+        "resource_attributes": {"openinference.project.name": project},
+        "metrics_endpoint": None,
+    }
+
+
+def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
+    base = _url("PHOENIX_COLLECTOR_ENDPOINT", _get(env, "PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006") or "")
+    endpoint = base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+    project = _get(env, "PHOENIX_PROJECT_NAME") or _get(env, "PHOENIX_PROJECT") or "default"
+    headers = {"x-project-name": project}
+    key = _get(env, "PHOENIX_API_KEY")
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    return {
+        "endpoint": endpoint,
+        "headers": headers,
+        "resource_attributes": {"openinference.project.name": project},
+        "metrics_endpoint": None,
+    }
+
+
+def _otlp(env: Mapping[str, str]) -> dict[str, Any]:
+    from ._configure import otlp_target
+
+    traces, metrics = otlp_target(env, "TRACES"), otlp_target(env, "METRICS")
+    return {
+        "endpoint": traces.endpoint,
+        "protocol": traces.protocol,
+        "headers": traces.headers,
+        "timeout": traces.timeout,
+        "metrics_endpoint": metrics.endpoint,
+    }
+
+
+def _console(env: Mapping[str, str]) -> dict[str, Any]:
+    return {"endpoint": "stdout", "protocol": "console", "metrics_endpoint": "stdout"}
+
+
+PRESETS: dict[str, tuple[str, Callable[[Mapping[str, str]], dict[str, Any]]]] = {
+    "otlp": ("OTLP", _otlp),
+    "openobserve": ("OpenObserve", _openobserve),
+    "arize": ("Arize AX", _arize),
+    "phoenix": ("Phoenix", _phoenix),
+    "console": ("Console", _console),
+}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(env, name)
+    return default if raw is None else _parse_bool(name, raw)
+
+
+def resolve(preset: str, env: Mapping[str, str]) -> Destination:
+    """The destination called `preset`, from its variables; a wrong or missing one raises `ConfigurationError`."""
+    display, build = PRESETS[preset]
+    prefix = f"GATEWAY_OTEL_{preset.upper()}_"
+    enabled = _parse_bool(prefix + "ENABLED", env[prefix + "ENABLED"]) if _get(env, prefix + "ENABLED") else True
+    privacy = (
+        _parse_bool(prefix + "PRIVACY_MODE", env[prefix + "PRIVACY_MODE"])
+        if _get(env, prefix + "PRIVACY_MODE")
+        else False
+    )
+    rate_raw = _get(env, prefix + "SAMPLING_RATE")
+    rate = 1.0
+    if rate_raw is not None:
+        try:
+            rate = float(rate_raw)
+        except ValueError:
+            rate = -1.0
+        if not 0 < rate <= 1:
+            raise ConfigurationError(f"{prefix}SAMPLING_RATE={rate_raw!r} is not valid: expected a number in (0, 1]")
+    settings = build(env) if enabled else {"endpoint": "", "metrics_endpoint": None}
+    return Destination(
+        id=preset, type=preset, name=display, enabled=enabled, privacy_mode=privacy, sampling_rate=rate, **settings
+    )
