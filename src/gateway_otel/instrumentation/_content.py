@@ -37,6 +37,23 @@ def get(obj: Any, name: str, default: Any = None) -> Any:
 
 
 _NOT_PYDANTIC = object()
+_EMPTY: Mapping[str, Any] = {}
+
+
+def fields(obj: Any) -> Mapping[str, Any]:
+    """The declared fields of a pydantic object (its `__dict__`), a dict itself, else an empty mapping."""
+    if type(obj) is dict:
+        return obj
+    found = getattr(obj, "__dict__", None)
+    return found if type(found) is dict else _EMPTY
+
+
+def extras(obj: Any) -> Mapping[str, Any]:
+    """The undeclared keys of a pydantic object (OpenRouter's `provider`, `error`...), a dict itself, else empty."""
+    if type(obj) is dict:
+        return obj
+    found = getattr(obj, "__pydantic_extra__", None)
+    return found if type(found) is dict else _EMPTY
 
 
 def cap(text: str, limit: int) -> str:

@@ -13,10 +13,11 @@ No context is attached while the caller iterates: a span the caller opens in its
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .._internal import internal_error
-from ._content import Message, get, tool_call_part
+from ._content import _EMPTY, Message, extras, fields, get, tool_call_part
 from ._proxy import Proxy
 from ._response import ResponseRecord, map_responses, map_usage
 
@@ -72,57 +73,66 @@ class ChatAccumulator:
         self.choices: dict[int, _Choice] = {}
 
     def add(self, chunk: Any) -> None:
+        # Per chunk: plain dict reads of the pydantic object's fields and extras, nothing else unless captured.
+        known = fields(chunk)
+        extra = extras(chunk)
         record = self.record
         if record.id is None:
-            record.id = get(chunk, "id")
-            record.model = get(chunk, "model")
+            record.id = known.get("id")
+            record.model = known.get("model")
         if record.upstream_provider is None:
-            provider = get(chunk, "provider")
+            provider = extra.get("provider")
             if isinstance(provider, str):
                 record.upstream_provider = provider
-        usage = get(chunk, "usage")
+        usage = known.get("usage") or extra.get("usage")
         if usage is not None:
             record.usage = map_usage(usage)
-        error = get(chunk, "error")
+        error = extra.get("error")
         if error is not None:
             record.error_code = get(error, "code")
             record.error_message = get(error, "message")
-        choices = get(chunk, "choices")
-        if not choices or not isinstance(choices, (list, tuple)):
+        choices = known.get("choices")
+        if not choices or type(choices) is not list:
             return
+        capture = self.capture
         for choice in choices:
-            finish = get(choice, "finish_reason")
-            if finish is None and not self.capture:
+            choice_fields = fields(choice)
+            finish = choice_fields.get("finish_reason")
+            if finish is None and not capture:
                 continue
-            index = _index(get(choice, "index"))
+            index = _index(choice_fields.get("index"))
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
             if finish is not None:
                 state.finish_reason = str(finish)
-            if self.capture:
-                self._add_delta(state, choice)
+            if capture:
+                self._add_delta(state, choice_fields)
 
-    def _add_delta(self, state: _Choice, choice: Any) -> None:
-        delta = get(choice, "delta")
-        text = get(delta, "content") if delta is not None else get(choice, "text")
-        if delta is not None and state.role is None:
-            state.role = get(delta, "role")
-        if isinstance(text, str) and text:
+    def _add_delta(self, state: _Choice, choice: Mapping[str, Any]) -> None:
+        delta = choice.get("delta")
+        delta_fields = fields(delta) if delta is not None else _EMPTY
+        text = delta_fields.get("content") if delta is not None else choice.get("text")
+        if state.role is None and delta is not None:
+            state.role = delta_fields.get("role")
+        if type(text) is str and text:
             if state.content is None:
                 state.content = _Text(self.limit)
             state.content.add(text)
-        calls = get(delta, "tool_calls") if delta is not None else None
-        for call in calls if isinstance(calls, (list, tuple)) else ():
-            index = _index(get(call, "index"))
+        calls = delta_fields.get("tool_calls")
+        if not calls or type(calls) is not list:
+            return
+        for call in calls:
+            call_fields = fields(call)
+            index = _index(call_fields.get("index"))
             slot = state.tool_calls.get(index)
             if slot is None:
                 slot = state.tool_calls[index] = [None, None, _Text(self.limit)]
-            function = get(call, "function")
-            slot[0] = slot[0] or get(call, "id")
-            slot[1] = slot[1] or get(function, "name")
-            arguments = get(function, "arguments")
-            if isinstance(arguments, str) and arguments:
+            function = fields(call_fields.get("function"))
+            slot[0] = slot[0] or call_fields.get("id")
+            slot[1] = slot[1] or function.get("name")
+            arguments = function.get("arguments")
+            if type(arguments) is str and arguments:
                 slot[2].add(arguments)
 
     def finish(self) -> ResponseRecord:
@@ -190,17 +200,7 @@ class ResponsesAccumulator:
 class StreamState:
     """What one stream has seen so far, and the one place its span is ended."""
 
-    __slots__ = (
-        "accumulator",
-        "chunks",
-        "closed",
-        "done",
-        "first_chunk_at",
-        "first_chunk_ns",
-        "in_next",
-        "invocation",
-        "last_chunk_at",
-    )
+    __slots__ = ("accumulator", "chunks", "done", "first_chunk_at", "first_chunk_ns", "invocation", "last_chunk_at")
 
     def __init__(self, invocation: Any, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
         self.invocation = invocation
@@ -209,8 +209,6 @@ class StreamState:
         self.first_chunk_at: float | None = None
         self.first_chunk_ns = 0
         self.last_chunk_at = 0.0
-        self.in_next = False
-        self.closed = False
         self.done = False
 
     def on_chunk(self, chunk: Any) -> None:
@@ -236,11 +234,8 @@ class StreamState:
             self.invocation.end_anyway()
 
     def on_response_closed(self) -> None:
-        """The HTTP response was closed: by the stream at its end (decided in `__next__`), or early by a helper."""
-        if self.in_next:
-            self.closed = True
-        else:
-            self.finish(CLOSED)
+        """A stream helper closed the HTTP response directly (the stream itself closes the real one at its end)."""
+        self.finish(CLOSED)
 
 
 class _ClosingResponse(Proxy):  # type: ignore[misc]
@@ -290,22 +285,18 @@ class TracedStream(_StreamProxy):
         return self
 
     def __next__(self) -> Any:
-        state = self._self_state
-        state.in_next = True
         try:
             chunk = self.__wrapped__.__next__()
         except StopIteration:
-            state.finish(COMPLETED)
+            self._self_state.finish(COMPLETED)
             raise
         except Exception as exc:
-            state.finish(FAILED, exc)
+            self._self_state.finish(FAILED, exc)
             raise
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            state.finish(CANCELLED)
+            self._self_state.finish(CANCELLED)
             raise
-        finally:
-            state.in_next = False
-        state.on_chunk(chunk)
+        self._self_state.on_chunk(chunk)
         return chunk
 
     def __enter__(self) -> TracedStream:
@@ -328,22 +319,18 @@ class TracedAsyncStream(_StreamProxy):
         return self
 
     async def __anext__(self) -> Any:
-        state = self._self_state
-        state.in_next = True
         try:
             chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            state.finish(COMPLETED)
+            self._self_state.finish(COMPLETED)
             raise
         except Exception as exc:
-            state.finish(FAILED, exc)
+            self._self_state.finish(FAILED, exc)
             raise
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            state.finish(CANCELLED)
+            self._self_state.finish(CANCELLED)
             raise
-        finally:
-            state.in_next = False
-        state.on_chunk(chunk)
+        self._self_state.on_chunk(chunk)
         return chunk
 
     async def __aenter__(self) -> TracedAsyncStream:
