@@ -162,6 +162,13 @@ def test_metrics(telemetry: Telemetry, sim: Any) -> None:
     assert cost.value == pytest.approx(first.usage.cost + second.usage.cost)
 
 
+def test_metrics_can_be_turned_off(make_telemetry: Any, sim: Any) -> None:
+    telemetry = make_telemetry(metrics=False)
+    make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
+    assert telemetry.span().attributes["gen_ai.usage.input_tokens"] > 0
+    assert telemetry.metrics() == {}
+
+
 def test_instrument_is_idempotent_and_uninstrument_restores(make_telemetry: Any, sim: Any) -> None:
     from openai._base_client import AsyncAPIClient, SyncAPIClient
 
@@ -222,6 +229,7 @@ def test_settings_precedence() -> None:
     assert Settings.load(environ=env) == Settings(capture_content=False, max_content_length=100, gateway="litellm")
     assert Settings.load(environ=env, capture_content=True).capture_content is True
     assert Settings.load(environ={}) == Settings(capture_content=True, max_content_length=32_768, gateway=None)
+    assert Settings.load(environ={"GATEWAY_OTEL_METRICS": "off"}).metrics is False
 
 
 def test_gateway_option_overrides_detection(make_telemetry: Any, sim: Any) -> None:

@@ -64,6 +64,11 @@ class Settings:
     """Force the gateway name (``openrouter``, ``litellm``...) instead of detecting it from the base URL.
     Env: ``GATEWAY_OTEL_GATEWAY``."""
 
+    metrics: bool = True
+    """Record the GenAI metrics (duration, token usage, cost, time to first chunk). Each measurement costs about as
+    much as a span in the OpenTelemetry SDK; turn them off when spans are all you use.
+    Env: ``GATEWAY_OTEL_METRICS``."""
+
     stream_usage: bool = False
     """Add `stream_options.include_usage` to streamed chat and completions requests that do not set it, for
     gateways that send usage only when asked. Off by default: the extra final chunk has an empty `choices`, which
@@ -84,6 +89,7 @@ class Settings:
             capture_content=_capture_content(options.get("capture_content"), env),
             max_content_length=_max_content_length(options.get("max_content_length"), env),
             gateway=_gateway(options.get("gateway"), env),
+            metrics=_bool_setting("metrics", options.get("metrics"), "GATEWAY_OTEL_METRICS", env, default=True),
             stream_usage=_bool_setting(
                 "stream_usage", options.get("stream_usage"), "GATEWAY_OTEL_STREAM_USAGE", env, default=False
             ),

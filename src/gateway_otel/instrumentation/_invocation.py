@@ -255,7 +255,8 @@ class Invocation:
             elif attrs.get("gateway.stream.outcome", "completed") == "completed":
                 span.set_status(Status(StatusCode.OK))
         span.end()
-        self._record_metrics(duration, record, error, stream)
+        if settings.metrics:
+            self._record_metrics(duration, record, error, stream)
 
     def _content_attributes(self, record: ResponseRecord | None, used: int) -> dict[str, Any]:
         """Captured content within the span's attribute limit, so that nothing essential is ever evicted."""
@@ -323,7 +324,7 @@ class Invocation:
             instruments.tokens.record(usage.input_tokens, {**attrs, "gen_ai.token.type": "input"})
         if usage.output_tokens is not None:
             instruments.tokens.record(usage.output_tokens, {**attrs, "gen_ai.token.type": "output"})
-        if usage.cost is not None and usage.cost >= 0:
+        if usage.cost:  # a free call adds nothing to the total
             instruments.cost.add(usage.cost, attrs)
 
 
