@@ -79,6 +79,35 @@ def test_openobserve_contract(sim: Any) -> None:
     assert span["attributes"]["gen_ai.usage.cost"] > 0  # taken as the call's total cost
 
 
+def test_log_records_reach_openobserve_logs_stream() -> None:
+    """configure() also builds a logger provider; OpenObserve gets log records at /api/{org}/v1/logs."""
+    import logging
+
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    with OtlpReceiver() as oo:
+        env = {
+            "GATEWAY_OTEL_DESTINATIONS": "openobserve",
+            "OPENOBSERVE_URL": oo.url,
+            "OPENOBSERVE_ORG": "acme",
+            "OPENOBSERVE_AUTH_TOKEN": OO_TOKEN,
+            "OPENOBSERVE_LOGS_STREAM_NAME": "llm_logs",
+        }
+        providers = gateway_otel.configure(environ=env, set_global=False)
+        log = logging.getLogger("gateway-otel-test-logs")
+        handler = LoggingHandler(logger_provider=providers.logger_provider)
+        log.addHandler(handler)
+        try:
+            log.error("the gateway failed")
+        finally:
+            log.removeHandler(handler)
+        providers.shutdown()
+    [(headers, body)] = [(h, b) for path, h, b in oo.requests if path == "/api/acme/v1/logs"]
+    assert headers["stream-name"] == "llm_logs"
+    assert headers["authorization"] == OO_TOKEN
+    assert b"the gateway failed" in body
+
+
 def test_openobserve_builds_basic_auth_from_email_and_password() -> None:
     env = {"OPENOBSERVE_EMAIL": "root@example.com", "OPENOBSERVE_PASSWORD": "Complexpass#123"}
     [destination] = destinations.list(environ={**env, "GATEWAY_OTEL_DESTINATIONS": "openobserve"})

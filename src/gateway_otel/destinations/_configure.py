@@ -32,7 +32,7 @@ from ._processor import DestinationProcessor, GuardedMetricExporter
 logger = logging.getLogger("gateway_otel")
 
 _PROTOCOLS = ("http/protobuf", "grpc")
-_HTTP_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics"}
+_HTTP_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics", "LOGS": "v1/logs"}
 DESTINATION_NAMES = tuple(PRESETS)
 
 
@@ -135,6 +135,26 @@ def _metric_exporter(destination: Destination) -> MetricExporter | None:
     return HttpMetrics(endpoint=endpoint, headers=headers, timeout=destination.timeout)
 
 
+def _log_exporter(destination: Destination) -> Any:
+    endpoint = destination.logs_endpoint
+    if endpoint is None:
+        return None
+    if destination.protocol == "console":
+        try:
+            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter as ConsoleLogs
+        except ImportError:  # SDK < 1.39
+            from opentelemetry.sdk._logs.export import ConsoleLogExporter as ConsoleLogs  # type: ignore[attr-defined,no-redef]
+        return ConsoleLogs()
+    headers = dict(destination.logs_headers if destination.logs_headers is not None else destination.headers)
+    if destination.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
+
+        return GrpcLogs(endpoint=endpoint, headers=headers or None, timeout=destination.timeout)
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+    return HttpLogs(endpoint=endpoint, headers=headers, timeout=destination.timeout)
+
+
 def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
     """`KEY=value` lines of a `.env` file (`export`, quotes and `#` comments allowed); {} when there is none."""
     file = Path(path)
@@ -200,6 +220,8 @@ class Providers:
     meter_provider: MeterProvider
     destinations: tuple[Destination, ...]
     processors: tuple[DestinationProcessor, ...] = ()
+    logger_provider: Any = None
+    """The SDK `LoggerProvider` for the destinations that take logs (OpenTelemetry log records)."""
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per destination: spans exported, failed, dropped at the queue, and left out by sampling."""
@@ -209,6 +231,8 @@ class Providers:
         self.tracer_provider.shutdown()
         timeout = max((p.shutdown_timeout for p in self.processors), default=5.0)
         self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
 
 
 _active: Providers | None = None
@@ -259,10 +283,21 @@ def configure(
             guarded = GuardedMetricExporter(processor, metric_exporter)
             readers.append(PeriodicExportingMetricReader(guarded, export_timeout_millis=shutdown_timeout * 1000))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors))
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    logger_provider = LoggerProvider(resource=resource)
+    for destination in enabled:
+        log_exporter = _log_exporter(destination)
+        if log_exporter is not None:
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors), logger_provider)
     if set_global:
+        from opentelemetry._logs import set_logger_provider
+
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
+        set_logger_provider(logger_provider)
         _active = providers
     logger.info("gateway_otel: exporting to %s", ", ".join(d.id for d in enabled) or "no enabled destination")
     return providers

@@ -1,9 +1,10 @@
 """Destination presets: each backend's well-known variables → one typed, checked `Destination`.
 
-- `otlp`: `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}`; traces and metrics.
+- `otlp`: `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}`; traces, metrics, logs.
 - `openobserve`: `OPENOBSERVE_URL` (http://localhost:5080), `OPENOBSERVE_ORG` (default), `OPENOBSERVE_AUTH_TOKEN`
   or `OPENOBSERVE_EMAIL` + `OPENOBSERVE_PASSWORD`, `OPENOBSERVE_TRACES_STREAM_NAME` (default),
-  `OPENOBSERVE_PROTOCOL` (http/protobuf), `OPENOBSERVE_TIMEOUT` (30); traces and metrics.
+  `OPENOBSERVE_LOGS_STREAM_NAME` (default), `OPENOBSERVE_PROTOCOL` (http/protobuf), `OPENOBSERVE_TIMEOUT` (30);
+  traces, metrics and logs.
 - `arize`: `ARIZE_SPACE_ID`, `ARIZE_API_KEY` (both required), `ARIZE_PROJECT_NAME` (default),
   `ARIZE_COLLECTOR_ENDPOINT` (https://otlp.arize.com/v1), `ARIZE_PROTOCOL` (grpc); traces.
 - `phoenix`: `PHOENIX_COLLECTOR_ENDPOINT` (http://localhost:6006), `PHOENIX_PROJECT_NAME` / `PHOENIX_PROJECT`
@@ -50,7 +51,11 @@ class Destination:
     sampling_rate: float = 1.0
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     metrics_endpoint: str | None = None
-    """Where metrics go; None when the backend takes traces only."""
+    """Where metrics go; None when the backend takes no metrics."""
+    logs_endpoint: str | None = None
+    """Where log records go; None when the backend takes no logs."""
+    logs_headers: Mapping[str, str] | None = field(default=None, repr=False)
+    """Headers for log records when they differ from the traces' (OpenObserve's logs stream)."""
 
     @property
     def masked_headers(self) -> dict[str, str]:
@@ -127,6 +132,7 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
     elif not token.lower().startswith(("basic ", "bearer ")):
         token = f"Basic {token}"
     stream = _get(env, "OPENOBSERVE_TRACES_STREAM_NAME", "default") or "default"
+    logs_stream = _get(env, "OPENOBSERVE_LOGS_STREAM_NAME", "default") or "default"
     protocol = _protocol(env, "OPENOBSERVE_PROTOCOL", "http/protobuf")
     timeout = _seconds(env, "OPENOBSERVE_TIMEOUT", 30.0)
     if protocol == "grpc":
@@ -138,6 +144,8 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
             "headers": headers,
             "timeout": timeout,
             "metrics_endpoint": f"{host}:5081",
+            "logs_endpoint": f"{host}:5081",
+            "logs_headers": {**headers, "stream-name": logs_stream},
         }
     return {
         "endpoint": f"{url}/api/{org}/v1/traces",
@@ -145,6 +153,8 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
         "timeout": timeout,
         "headers": {"authorization": token, "stream-name": stream},
         "metrics_endpoint": f"{url}/api/{org}/v1/metrics",
+        "logs_endpoint": f"{url}/api/{org}/v1/logs",
+        "logs_headers": {"authorization": token, "stream-name": logs_stream},
     }
 
 
@@ -193,18 +203,20 @@ def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
 def _otlp(env: Mapping[str, str]) -> dict[str, Any]:
     from ._configure import otlp_target
 
-    traces, metrics = otlp_target(env, "TRACES"), otlp_target(env, "METRICS")
+    traces, metrics, logs = otlp_target(env, "TRACES"), otlp_target(env, "METRICS"), otlp_target(env, "LOGS")
     return {
         "endpoint": traces.endpoint,
         "protocol": traces.protocol,
         "headers": traces.headers,
         "timeout": traces.timeout,
         "metrics_endpoint": metrics.endpoint,
+        "logs_endpoint": logs.endpoint,
+        "logs_headers": logs.headers,
     }
 
 
 def _console(env: Mapping[str, str]) -> dict[str, Any]:
-    return {"endpoint": "stdout", "protocol": "console", "metrics_endpoint": "stdout"}
+    return {"endpoint": "stdout", "protocol": "console", "metrics_endpoint": "stdout", "logs_endpoint": "stdout"}
 
 
 PRESETS: dict[str, tuple[str, Callable[[Mapping[str, str]], dict[str, Any]]]] = {
