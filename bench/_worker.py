@@ -10,8 +10,8 @@ then answers one line `{"ok": true, "versions": ...}` (or `{"ok": false, "error"
 
 - `{"op": "time", "workload": W, "calls": N}` -> `{"elapsed": seconds}` for N calls of workload W
 - `{"op": "alloc", "workload": W, "calls": N}` -> tracemalloc peak per call (median, max) in bytes
-- `{"op": "growth", "calls": N, "warmup": M, "traced": T}` -> live blocks/objects/RSS growth over N calls, and
-  tracemalloc current growth over T calls
+- `{"op": "growth", "calls": N, "warmup": M, "traced": bool}` -> growth over N calls after M: live blocks, objects,
+  malloc bytes, RSS (and tracemalloc current bytes when traced)
 - `{"op": "spans"}` -> per workload: calls made, spans exported, attributes of the last span, token counts present
 - `{"op": "profile", "workload": W, "calls": N}` -> where the time goes (pyinstrument), for the package authors
 """
@@ -109,43 +109,59 @@ def _chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
 
 
 def _delta(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "delta": delta, "finish_reason": finish_reason, "native_finish_reason": finish_reason,
-            "logprobs": None}
-
-
-CHAT_BODY = _json({
-    **_HEAD,
-    "object": "chat.completion",
-    "created": _CREATED,
-    "system_fingerprint": "fp_560af6e559",
-    "choices": [{
-        "logprobs": None,
-        "finish_reason": "stop",
-        "native_finish_reason": "stop",
+    return {
         "index": 0,
-        "message": {"role": "assistant", "content": "".join(_WORDS), "refusal": None, "reasoning": None},
-    }],
-    "usage": _USAGE,
-})
+        "delta": delta,
+        "finish_reason": finish_reason,
+        "native_finish_reason": finish_reason,
+        "logprobs": None,
+    }
+
+
+CHAT_BODY = _json(
+    {
+        **_HEAD,
+        "object": "chat.completion",
+        "created": _CREATED,
+        "system_fingerprint": "fp_560af6e559",
+        "choices": [
+            {
+                "logprobs": None,
+                "finish_reason": "stop",
+                "native_finish_reason": "stop",
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(_WORDS), "refusal": None, "reasoning": None},
+            }
+        ],
+        "usage": _USAGE,
+    }
+)
 STREAM_EVENTS: tuple[bytes, ...] = (
-    *(_chunk([_delta({"role": "assistant", "content": w} if i == 0 else {"content": w})])
-      for i, w in enumerate(_WORDS)),
+    *(
+        _chunk([_delta({"role": "assistant", "content": w} if i == 0 else {"content": w})])
+        for i, w in enumerate(_WORDS)
+    ),
     _chunk([_delta({"content": ""}, "stop")]),
     _chunk([], usage=_USAGE),
     b"data: [DONE]\n\n",
 )
-EMBED_BODY = _json({
-    "object": "list",
-    "id": "gen-emb-1763884800-bEnChMaRkEmB01",
-    "provider": "OpenAI",
-    "model": EMBED_MODEL,
-    "data": [
-        {"object": "embedding", "index": i, "embedding": [round(((i * 31 + d * 17) % 199) / 199 - 0.5, 6)
-                                                          for d in range(EMBED_DIMS)]}
-        for i in range(len(EMBED_INPUT))
-    ],
-    "usage": {"prompt_tokens": 32, "total_tokens": 32, "cost": 0.00000064},
-})
+EMBED_BODY = _json(
+    {
+        "object": "list",
+        "id": "gen-emb-1763884800-bEnChMaRkEmB01",
+        "provider": "OpenAI",
+        "model": EMBED_MODEL,
+        "data": [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [round(((i * 31 + d * 17) % 199) / 199 - 0.5, 6) for d in range(EMBED_DIMS)],
+            }
+            for i in range(len(EMBED_INPUT))
+        ],
+        "usage": {"prompt_tokens": 32, "total_tokens": 32, "cost": 0.00000064},
+    }
+)
 JSON_HEADERS = {"content-type": "application/json", "x-generation-id": _HEAD["id"]}
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-generation-id": _HEAD["id"]}
 
@@ -269,8 +285,10 @@ def setup_openlit(t: Telemetry) -> None:
     import openlit
     from openlit._instrumentors import MODULE_NAME_MAP
 
-    pricing = {"chat": {"gpt-4o-mini": {"promptPrice": 0.00015, "completionPrice": 0.0006}},
-               "embeddings": {"text-embedding-3-small": 0.00002}}
+    pricing = {
+        "chat": {"gpt-4o-mini": {"promptPrice": 0.00015, "completionPrice": 0.0006}},
+        "embeddings": {"text-embedding-3-small": 0.00002},
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(pricing, f)
     openlit.init(pricing_json=f.name, disabled_instrumentors=[n for n in MODULE_NAME_MAP if n != "openai"])
@@ -316,11 +334,13 @@ class Workloads:
         self.calls: dict[str, int] = {}
         self.streaming = False
         self.sync_client = openai.OpenAI(
-            base_url=BASE_URL, api_key="sk-or-bench",
+            base_url=BASE_URL,
+            api_key="sk-or-bench",
             http_client=openai.DefaultHttpxClient(transport=self.httpx.MockTransport(self._answer)),
         )
         self.async_client = openai.AsyncOpenAI(
-            base_url=BASE_URL, api_key="sk-or-bench",
+            base_url=BASE_URL,
+            api_key="sk-or-bench",
             http_client=openai.DefaultAsyncHttpxClient(transport=self.httpx.MockTransport(self._answer_async)),
         )
         self.loop = asyncio.new_event_loop()
@@ -353,7 +373,12 @@ class Workloads:
 
     def chat_stream(self) -> None:
         stream = self.sync_client.chat.completions.create(
-            model=CHAT_MODEL, messages=MESSAGES, temperature=0.3, max_tokens=512, top_p=0.9, user="user-1234",
+            model=CHAT_MODEL,
+            messages=MESSAGES,
+            temperature=0.3,
+            max_tokens=512,
+            top_p=0.9,
+            user="user-1234",
             stream=True,
         )
         parts = []
@@ -455,45 +480,70 @@ def _cycle(calls: int) -> Iterator[tuple[str, int]]:
             done += n
 
 
-def _live() -> dict[str, int | None]:
-    gc.collect()
-    return {"blocks": sys.getallocatedblocks(), "objects": len(gc.get_objects()), "rss": _rss_bytes()}
-
-
-def op_growth(w: Workloads, calls: int, warmup: int, traced: int) -> dict[str, Any]:
-    """Growth over `calls` calls after `warmup` calls: live allocator blocks, gc-tracked objects and RSS, untraced
-    (exact and nearly free). tracemalloc slows every call 5-6x, so its current-bytes growth is read over the last
-    `traced` calls of the warm-up only (tracing from the first fifth of them on, so frees count too)."""
-    for workload, n in _cycle(warmup - traced):
-        w.run(workload, n)
-    settle = traced // 5
-    tracemalloc.start()
+def _malloc_in_use() -> int | None:
+    """Bytes glibc's malloc has handed out and not got back (`mallinfo2().uordblks`): the large allocations that
+    pymalloc's block count does not see (big strings, list and dict tables). None off glibc."""
     try:
-        for workload, n in _cycle(settle):
-            w.run(workload, n)
-        gc.collect()
-        traced_before = tracemalloc.get_traced_memory()[0]
-        for workload, n in _cycle(traced - settle):
-            w.run(workload, n)
-        gc.collect()
-        traced_after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    counts: dict[str, int] = {}
-    before = _live()
-    for workload, n in _cycle(calls):
-        w.run(workload, n)
-        counts[workload] = counts.get(workload, 0) + n
-    after = _live()
+        import ctypes
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [
+                (name, ctypes.c_size_t)
+                for name in (
+                    "arena",
+                    "ordblks",
+                    "smblks",
+                    "hblks",
+                    "hblkhd",
+                    "usmblks",
+                    "fsmblks",
+                    "uordblks",
+                    "fordblks",
+                    "keepcost",
+                )
+            ]
+
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = MallInfo2
+        return int(mallinfo2().uordblks)
+    except (OSError, AttributeError):
+        return None
+
+
+def _live(traced: bool) -> dict[str, int | None]:
+    gc.collect()
     return {
-        "calls": calls,
-        "warmup": warmup,
-        "traced_calls": traced - settle,
-        "traced_growth": traced_after - traced_before,
-        "mix": counts,
-        **{f"{k}_growth": None if before[k] is None or after[k] is None else after[k] - before[k]  # type: ignore
-           for k in before},
+        "blocks": sys.getallocatedblocks(),
+        "objects": len(gc.get_objects()),
+        "malloc": _malloc_in_use(),
+        "rss": _rss_bytes(),
+        "traced": tracemalloc.get_traced_memory()[0] if traced else None,
     }
+
+
+def op_growth(w: Workloads, calls: int, warmup: int, traced: bool) -> dict[str, Any]:
+    """Growth over `calls` calls after `warmup` calls, `gc.collect()` before each reading: live pymalloc blocks,
+    gc-tracked objects, malloc's bytes in use and RSS. These are exact and cost nothing per call; tracemalloc's
+    current bytes (`traced`, tracing from before the warm-up) slow every call 5-6x, so they are opt-in."""
+    if traced:
+        tracemalloc.start()
+    try:
+        for workload, n in _cycle(warmup):
+            w.run(workload, n)
+        before = _live(traced)
+        counts: dict[str, int] = {}
+        for workload, n in _cycle(calls):
+            w.run(workload, n)
+            counts[workload] = counts.get(workload, 0) + n
+        after = _live(traced)
+    finally:
+        if traced:
+            tracemalloc.stop()
+    growth = {
+        f"{k}_growth": None if before[k] is None or after[k] is None else after[k] - before[k]  # type: ignore
+        for k in before
+    }
+    return {"calls": calls, "warmup": warmup, "mix": counts, **growth}
 
 
 def _is_token_count(key: str, value: Any) -> bool:
@@ -616,7 +666,7 @@ def main() -> None:
             elif op == "alloc":
                 answer = op_alloc(workloads, cmd["workload"], int(cmd["calls"]))
             elif op == "growth":
-                answer = op_growth(workloads, int(cmd["calls"]), int(cmd["warmup"]), int(cmd["traced"]))
+                answer = op_growth(workloads, int(cmd["calls"]), int(cmd["warmup"]), bool(cmd.get("traced")))
             elif op == "spans":
                 answer = op_spans(workloads)
             elif op == "profile":
