@@ -323,6 +323,12 @@ async def _aiter_events() -> Any:
         yield event
 
 
+def _expect(ok: bool, what: str) -> None:
+    """A workload's check of its reply: a set-up that breaks the client must fail, not look fast."""
+    if not ok:
+        raise RuntimeError(f"unexpected reply: expected {what}")
+
+
 class Workloads:
     """The four calls a typical application makes, each answered from the pre-built bytes above."""
 
@@ -363,13 +369,13 @@ class Workloads:
         reply = self.sync_client.chat.completions.create(
             model=CHAT_MODEL, messages=MESSAGES, temperature=0.3, max_tokens=512, top_p=0.9, user="user-1234"
         )
-        assert reply.choices[0].message.content and reply.usage is not None
+        _expect(bool(reply.choices[0].message.content) and reply.usage is not None, "chat reply with usage")
 
     async def chat_async(self) -> None:
         reply = await self.async_client.chat.completions.create(
             model=CHAT_MODEL, messages=MESSAGES, temperature=0.3, max_tokens=512, top_p=0.9, user="user-1234"
         )
-        assert reply.choices[0].message.content and reply.usage is not None
+        _expect(bool(reply.choices[0].message.content) and reply.usage is not None, "chat reply with usage")
 
     def chat_stream(self) -> None:
         stream = self.sync_client.chat.completions.create(
@@ -387,13 +393,13 @@ class Workloads:
             chunks += 1
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
-        assert chunks == STREAM_CHUNKS + 2 and len(parts) == STREAM_CHUNKS, (chunks, len(parts))
+        _expect(chunks == STREAM_CHUNKS + 2 and len(parts) == STREAM_CHUNKS, f"102 chunks, got {chunks}")
 
     def embeddings(self) -> None:
         reply = self.sync_client.embeddings.create(
             model=EMBED_MODEL, input=EMBED_INPUT, dimensions=EMBED_DIMS, encoding_format="float"
         )
-        assert len(reply.data) == len(EMBED_INPUT) and len(reply.data[0].embedding) == EMBED_DIMS
+        _expect(len(reply.data) == len(EMBED_INPUT) and len(reply.data[0].embedding) == EMBED_DIMS, "4 vectors")
 
     # batches
 

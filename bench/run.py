@@ -143,7 +143,7 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=80,
+    rounds=100,
     batch={"chat_sync": 10, "chat_async": 10, "chat_stream": 1, "embeddings": 4},
     alloc_calls={"chat_sync": 50, "chat_async": 50, "chat_stream": 5, "embeddings": 25},
     growth_calls=10_000,
@@ -380,15 +380,11 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def bootstrap_interval(config: list[float], baseline: list[float], resamples: int = 1000) -> tuple[float, float]:
-    """90% interval of median(config) − median(baseline), resampling whole rounds (the two stay paired)."""
+def bootstrap_interval(paired: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """90% interval of the median of the per-round differences, resampling whole rounds."""
     rng = random.Random(7)
-    n = len(config)
-    estimates = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        estimates.append(statistics.median(config[i] for i in picks) - statistics.median(baseline[i] for i in picks))
-    estimates.sort()
+    n = len(paired)
+    estimates = sorted(statistics.median(paired[rng.randrange(n)] for _ in range(n)) for _ in range(resamples))
     return estimates[int(0.05 * resamples)], estimates[int(0.95 * resamples) - 1]
 
 
@@ -434,12 +430,13 @@ def analyse(configs: list[Config], m: Measurements) -> dict[str, Any]:
             base = baselines.get(cfg.major)
             if cell is None or base is None or cfg.role == "baseline":
                 continue
-            base_cell = stats[base][workload]
-            cell["overhead_us"] = cell["median_us"] - base_cell["median_us"]
+            # Each round times a configuration and its baseline a fraction of a second apart: their difference
+            # cancels the machine's slow swings, which the difference of the two medians keeps.
             paired = [a - b for a, b in zip(m.per_call[cfg.name][workload], m.per_call[base][workload], strict=True)]
-            cell["paired_overhead_us"] = statistics.median(paired) * 1e6
-            low, high = bootstrap_interval(m.per_call[cfg.name][workload], m.per_call[base][workload])
+            cell["overhead_us"] = statistics.median(paired) * 1e6
+            low, high = bootstrap_interval(paired)
             cell["overhead_ci90_us"] = (low * 1e6, high * 1e6)
+            cell["median_minus_median_us"] = cell["median_us"] - stats[base][workload]["median_us"]
     fastest: dict[str, tuple[str, float] | None] = {}
     for workload in WORKLOADS:
         peers = [
@@ -489,9 +486,9 @@ def render(
     )
     add("")
     add(
-        "**Overhead over the uninstrumented call**, µs per call: median of this configuration − median of the "
-        "baseline on the same openai major, [90% bootstrap interval over rounds], and (×) the ratio to the fastest "
-        "peer's overhead on that workload. Per chunk = the stream's overhead ÷ 100 chunks."
+        "**Overhead over the uninstrumented call**, µs per call: the median over rounds of (this configuration − "
+        "the baseline on the same openai major, timed within the same round), [90% bootstrap interval], and (×) the "
+        "ratio to the fastest peer's overhead on that workload. Per chunk = the stream's overhead ÷ 100 chunks."
     )
     add("")
     add("| configuration | openai | chat sync | chat async | chat stream (100 chunks) | per chunk | embeddings |")
@@ -535,7 +532,8 @@ def render(
     add("")
     add(
         "**Per-call time**, µs, median [IQR] over rounds (absolute times depend on the machine's load; compare "
-        "within one run only)."
+        "within one run only), and the overhead as median − median of the baseline on the same major (less precise "
+        "than the paired one above: the machine's swings stay in it)."
     )
     add("")
     add("| configuration | " + " | ".join(TITLES[w] for w in WORKLOADS) + " |")
@@ -547,6 +545,7 @@ def render(
             f"| {cfg.name} | "
             + " | ".join(
                 f"{c['median_us']:,.0f} [{c['q1_us']:,.0f}–{c['q3_us']:,.0f}]"
+                + ("" if "median_minus_median_us" not in c else f", {c['median_minus_median_us']:+,.0f}")
                 for c in (cells[cfg.name][w] for w in WORKLOADS)
             )
             + " |"
@@ -733,8 +732,8 @@ def profile(configs: list[Config]) -> None:
     if broken:
         raise SystemExit(f"cannot profile: {broken}")
     plan = Plan(
-        rounds=30,
-        batch={"chat_sync": 20, "chat_async": 1, "chat_stream": 2, "embeddings": 1},
+        rounds=80,
+        batch={"chat_sync": 10, "chat_async": 1, "chat_stream": 1, "embeddings": 1},
         alloc_calls={},
         growth_calls=0,
         growth_warmup=0,
@@ -748,20 +747,21 @@ def profile(configs: list[Config]) -> None:
             "",
         ]
         for workload, calls in (("chat_sync", 600), ("chat_stream", 60)):
-            overhead = (
-                statistics.median(m.per_call[subject.name][workload])
-                - statistics.median(m.per_call[base.name][workload])
-            ) * 1e6
+            mine, theirs = m.per_call[subject.name][workload], m.per_call[base.name][workload]
+            paired = [x - y for x, y in zip(mine, theirs, strict=True)]
+            overhead = statistics.median(paired) * 1e6
+            low, high = (v * 1e6 for v in bootstrap_interval(paired))
             log(f"profiling {workload} ({calls} calls)")
             p = workers[1].ask(op="profile", workload=workload, calls=calls, package="gateway_otel")
             sampled = p["package_us_per_call"]
             lines += [
                 f"## {workload}",
                 "",
-                f"Measured overhead (interleaved against the baseline, {plan.rounds} rounds): **{overhead:,.0f} µs "
-                "per call**. Under the profiler, gateway_otel's code plus what it calls (minus the wrapped openai "
-                f"call) took {sampled:,.0f} µs per call: the profiler inflates call-heavy code, so read the shares, "
-                "and the µs column as that share of the measured overhead.",
+                f"Measured overhead (interleaved against the baseline, {plan.rounds} rounds): "
+                f"**{overhead:,.0f} µs per call** [90%: {low:,.0f}…{high:,.0f}]. Under the profiler, gateway_otel's "
+                f"code plus what it calls (minus the wrapped openai call) took {sampled:,.0f} µs per call: the "
+                "profiler inflates call-heavy code, so read the shares, and the µs column as that share of the "
+                "measured overhead.",
                 "",
                 "| gateway_otel function, self time (builtins it calls included) | share | ≈ µs of overhead |",
                 "| --- | --- | --- |",
