@@ -1,0 +1,1 @@
+"""Query API: ask the local store, OpenObserve or Phoenix the same questions (traces, metrics, logs)."""
