@@ -3,7 +3,8 @@
 `gen_ai.provider.name` is "set based on the instrumentation's best knowledge" (GenAI conventions): for a call
 through OpenRouter that is `openrouter`, and the upstream provider that really served it (OpenRouter's response
 `provider`) goes to `gateway.upstream.provider`. Detection is a host-suffix table plus a few well-known local ports;
-the `gateway` option overrides it.
+the `gateway` option overrides it. A gateway that says who it is in its response headers (LiteLLM's `x-litellm-*`)
+is recognised there too, wherever it runs, and its headers carry facts the body lacks (`header_facts`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Gateway", "detect_gateway", "gateway_by_name"]
+__all__ = ["Gateway", "HeaderFacts", "detect_gateway", "gateway_by_name", "header_facts", "reads_headers"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,61 @@ def detect_gateway(host: str, port: int | None = None) -> Gateway:
     if is_local and port in _LOCAL_PORTS:
         return _KNOWN[_LOCAL_PORTS[port]]
     return GENERIC
+
+
+LITELLM = _KNOWN["litellm"]
+_LITELLM_PREFIX = "x-litellm-"
+
+
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What a gateway's response headers say about a call (LiteLLM puts neither model nor cost in the body)."""
+
+    gateway: Gateway
+    served_model: str | None = None
+    """The deployment's model (`x-litellm-model-name`, `openai/gpt-4o-mini`), where the body repeats the alias."""
+    upstream_provider: str | None = None
+    """The provider LiteLLM routed the call to: the served model's `provider/` prefix."""
+    cost: float | None = None
+    """The call's cost in USD (`x-litellm-response-cost`), recorded like OpenRouter's `usage.cost`."""
+    call_id: str | None = None
+    """The proxy's id for the call (`x-litellm-call-id`), to find it in LiteLLM's own logs and spans."""
+
+
+def reads_headers(gateway: Gateway) -> bool:
+    """Whether a response's headers may name the gateway or carry its facts: unknown hosts and LiteLLM itself."""
+    return gateway is GENERIC or gateway.name == LITELLM.name
+
+
+def _cost(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        cost = float(value)
+    except ValueError:
+        return None
+    return cost if cost >= 0 and cost != float("inf") else None
+
+
+def header_facts(headers: object) -> HeaderFacts | None:
+    """LiteLLM's facts from a response's headers (an httpx `Headers` or any name → value mapping); None without any.
+
+    One pass over the headers, keeping only the `x-litellm-*` names read here; every other header is ignored.
+    """
+    items = getattr(headers, "multi_items", None)
+    pairs = items() if callable(items) else getattr(headers, "items", lambda: ())()
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if isinstance(name, str) and isinstance(value, str) and name[: len(_LITELLM_PREFIX)].lower() == _LITELLM_PREFIX:
+            found[name.lower()] = value
+    if not found:
+        return None
+    served = found.get("x-litellm-model-name") or None
+    provider, slash, _ = (served or "").partition("/")
+    return HeaderFacts(
+        gateway=LITELLM,
+        served_model=served,
+        upstream_provider=provider if slash and provider else None,
+        cost=_cost(found.get("x-litellm-response-cost")),
+        call_id=found.get("x-litellm-call-id") or None,
+    )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..gateways import Gateway
+from ..gateways import Gateway, HeaderFacts
 from ._content import Message, as_text, cap, get, openinference_messages
 from ._endpoints import Endpoint
 from ._response import ResponseRecord, Usage
@@ -170,6 +170,34 @@ def response_attributes(record: ResponseRecord, endpoint: Endpoint, gateway: Gat
     if record.embedding_dimensions is not None:
         attrs["gen_ai.embeddings.dimension.count"] = record.embedding_dimensions
     return attrs
+
+
+def merge_header_facts(record: ResponseRecord, facts: HeaderFacts) -> None:
+    """Put what the gateway said in its headers into the record: the served model replaces the alias the body
+    repeats, its provider prefix names the upstream provider, and the header cost fills in a cost the body did not
+    report (the body's own `usage.cost` wins)."""
+    if facts.served_model:
+        record.model = facts.served_model
+    if facts.upstream_provider and not record.upstream_provider:
+        record.upstream_provider = facts.upstream_provider
+    if facts.cost is not None:
+        if record.usage is None:
+            record.usage = Usage(cost=facts.cost)
+        elif record.usage.cost is None:
+            record.usage.cost = facts.cost
+
+
+def gateway_attributes(gateway: Gateway) -> Attributes:
+    """The gateway's names in both conventions, for a gateway recognised only from the response."""
+    return {
+        "gen_ai.provider.name": gateway.provider_name,
+        "gateway.name": gateway.name,
+        "llm.provider": gateway.openinference_provider,
+    }
+
+
+def header_attributes(facts: HeaderFacts) -> Attributes:
+    return {"gateway.call_id": facts.call_id} if facts.call_id else {}
 
 
 def usage_attributes(usage: Usage) -> Attributes:

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .._internal import internal_error
 from .._settings import Settings
-from ..gateways import Gateway, detect_gateway, gateway_by_name
+from ..gateways import Gateway, HeaderFacts, detect_gateway, gateway_by_name, header_facts, reads_headers
 from . import _attributes as A
 from ._endpoints import Endpoint, find_endpoint
 from ._metrics import Instruments
@@ -114,6 +114,7 @@ class Invocation:
         "context",
         "endpoint",
         "gateway",
+        "header_facts",
         "raw_mode",
         "span",
         "start_attrs",
@@ -143,8 +144,17 @@ class Invocation:
         self.raw_mode = raw_mode
         self.stream = stream
         self._secret = secret
+        self.header_facts: HeaderFacts | None = None
         self._started = time.perf_counter()
         self._ended = False
+
+    def on_http_response(self, response: Any) -> None:
+        """The HTTP response arrived (before it is parsed): keep what its headers say about the gateway."""
+        try:
+            if reads_headers(self.gateway):
+                self.header_facts = header_facts(getattr(response, "headers", None))
+        except Exception:
+            internal_error("response headers")
 
     def complete(self, result: Any) -> Any:
         """Record a successful result and end the span, or hand a stream to a proxy that will.
@@ -226,6 +236,11 @@ class Invocation:
         limit = settings.max_content_length
         attrs: dict[str, Any] = {}
         error = None
+        facts = self.header_facts
+        if facts is None and exc is not None and reads_headers(self.gateway):
+            facts = header_facts(getattr(getattr(exc, "response", None), "headers", None))
+        if facts is not None:
+            self._apply_header_facts(facts, record, attrs)
         if record is not None:
             attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
             if record.error_message is not None or record.error_code is not None:
@@ -257,6 +272,17 @@ class Invocation:
         span.end()
         if settings.metrics:
             self._record_metrics(duration, record, error, stream)
+
+    def _apply_header_facts(self, facts: HeaderFacts, record: ResponseRecord | None, attrs: dict[str, Any]) -> None:
+        """A gateway recognised by its headers renames the call's gateway (unless the `gateway` option forced one)."""
+        if record is not None:
+            A.merge_header_facts(record, facts)
+        attrs.update(A.header_attributes(facts))
+        if facts.gateway.name != self.gateway.name and not self.telemetry.settings.gateway:
+            renamed = A.gateway_attributes(facts.gateway)
+            attrs.update(renamed)
+            self.gateway = facts.gateway
+            self.start_attrs = {**self.start_attrs, "gen_ai.provider.name": renamed["gen_ai.provider.name"]}
 
     def _content_attributes(self, record: ResponseRecord | None, used: int) -> dict[str, Any]:
         """Captured content within the span's attribute limit, so that nothing essential is ever evicted."""
