@@ -254,6 +254,7 @@ def test_public_api_is_pinned() -> None:
             "__version__",
             "configure",
             "instrument",
+            "trace_metadata",
             "uninstrument",
         ]
     )

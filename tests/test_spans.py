@@ -232,7 +232,7 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
             {
                 k: v
                 for k, v in sim.requests[-1].body.items()
-                if k not in ("messages", "model", "user", "session_id", "metadata")
+                if k not in ("messages", "model", "user", "session_id", "metadata", "trace")
             },
             separators=(",", ":"),
         ),

@@ -14,6 +14,7 @@ from ._settings import ConfigurationError, Settings
 from ._version import __version__
 from .destinations import Providers, configure
 from .instrumentation import GatewayInstrumentor
+from .instrumentation._propagation import trace_metadata
 
 __all__ = [
     "ConfigurationError",
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "configure",
     "instrument",
+    "trace_metadata",
     "uninstrument",
 ]
 

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["ConfigurationError", "Settings"]
+__all__ = ["TRACE_NAME_KEYS", "ConfigurationError", "Settings"]
+
+TRACE_NAME_KEYS = ("trace_name", "span_name", "generation_name")
+"""The names OpenRouter's request field `trace` takes from the `trace_metadata` setting."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -74,6 +77,25 @@ class Settings:
     gateways that send usage only when asked. Off by default: the extra final chunk has an empty `choices`, which
     breaks code that reads `chunk.choices[0]`. Env: ``GATEWAY_OTEL_STREAM_USAGE``."""
 
+    openrouter_trace: bool | None = None
+    """Trace join: add OpenRouter's request field `trace` (the LLM span's `trace_id` and `parent_span_id`, plus
+    `trace_metadata` names) so that Broadcast's spans nest under the application's. `None` (``auto``) = on for calls
+    to OpenRouter only; `True` = on every gateway (e.g. a proxy that forwards to OpenRouter); `False` = never.
+    Env: ``GATEWAY_OTEL_OPENROUTER_TRACE`` (``auto``, ``true``, ``false``)."""
+
+    propagate_traceparent: bool = False
+    """Send the W3C `traceparent` (and `tracestate`) headers of the LLM span, for gateways that continue W3C trace
+    context (LiteLLM proxy). Env: ``GATEWAY_OTEL_TRACEPARENT``."""
+
+    trace_metadata: tuple[tuple[str, str], ...] = ()
+    """Default `trace_name` / `span_name` / `generation_name` for the `trace` field (a `trace_metadata()` block
+    overrides them). Option: a mapping; env ``GATEWAY_OTEL_TRACE_METADATA``: ``trace_name=checkout,span_name=llm``."""
+
+    @property
+    def trace_join(self) -> str:
+        """`openrouter_trace` as people say it: ``auto``, ``true`` or ``false``."""
+        return "auto" if self.openrouter_trace is None else str(self.openrouter_trace).lower()
+
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
         """Build settings from keyword options, then the environment, then defaults."""
@@ -93,6 +115,15 @@ class Settings:
             stream_usage=_bool_setting(
                 "stream_usage", options.get("stream_usage"), "GATEWAY_OTEL_STREAM_USAGE", env, default=False
             ),
+            openrouter_trace=_openrouter_trace(options.get("openrouter_trace"), env),
+            propagate_traceparent=_bool_setting(
+                "propagate_traceparent",
+                options.get("propagate_traceparent"),
+                "GATEWAY_OTEL_TRACEPARENT",
+                env,
+                default=False,
+            ),
+            trace_metadata=_trace_metadata(options.get("trace_metadata"), env),
         )
 
 
@@ -140,3 +171,43 @@ def _gateway(explicit: Any, env: Mapping[str, str]) -> str | None:
             f"{name}={raw!r} is not valid: expected a gateway name such as openrouter, litellm or azure"
         )
     return raw.strip().lower()
+
+
+def _openrouter_trace(explicit: Any, env: Mapping[str, str]) -> bool | None:
+    if explicit is not None:
+        if isinstance(explicit, bool):
+            return explicit
+        if isinstance(explicit, str) and explicit.strip().lower() == "auto":
+            return None
+        raise ConfigurationError(f"openrouter_trace={explicit!r} is not valid: expected 'auto', True or False")
+    raw = env.get("GATEWAY_OTEL_OPENROUTER_TRACE")
+    if raw is None or not raw.strip() or raw.strip().lower() == "auto":
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigurationError(f"GATEWAY_OTEL_OPENROUTER_TRACE={raw!r} is not valid: expected auto, true or false")
+
+
+def _trace_metadata(explicit: Any, env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    expected = f"expected {', '.join(TRACE_NAME_KEYS)} with non-empty text values"
+    if explicit is not None:
+        name = "trace_metadata"
+        if not isinstance(explicit, Mapping):
+            raise ConfigurationError(f"trace_metadata={explicit!r} is not valid: {expected} (a mapping)")
+        pairs = list(explicit.items())
+    else:
+        name = "GATEWAY_OTEL_TRACE_METADATA"
+        raw = env.get(name, "")
+        pairs = []
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigurationError(f"{name}={raw!r} is not valid: expected key=value pairs separated by commas")
+            pairs.append((key.strip(), value.strip()))
+    for key, value in pairs:
+        if key not in TRACE_NAME_KEYS or not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"{name} has {key!s}={value!r}: {expected}")
+    return tuple((key, value) for key, value in pairs)

@@ -21,6 +21,7 @@ from opentelemetry import context as otel_context
 from wrapt import FunctionWrapper
 
 from ._invocation import Telemetry
+from ._propagation import request_adjuster
 
 _TARGETS = (("openai._base_client", "SyncAPIClient"), ("openai._base_client", "AsyncAPIClient"))
 _current: ContextVar[Any] = ContextVar("gateway_otel_invocation", default=None)
@@ -28,10 +29,13 @@ _current: ContextVar[Any] = ContextVar("gateway_otel_invocation", default=None)
 
 
 def _sync_wrapper(telemetry: Telemetry) -> Any:
+    adjust = request_adjuster(telemetry.settings)
+
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         invocation = telemetry.start(instance, args, kwargs)
         if invocation is None:
             return wrapped(*args, **kwargs)
+        args, kwargs = adjust(invocation, args, kwargs)
         token = otel_context.attach(invocation.context)
         current = _current.set(invocation)
         try:
@@ -48,10 +52,13 @@ def _sync_wrapper(telemetry: Telemetry) -> Any:
 
 
 def _async_wrapper(telemetry: Telemetry) -> Any:
+    adjust = request_adjuster(telemetry.settings)
+
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         invocation = telemetry.start(instance, args, kwargs)
         if invocation is None:
             return await wrapped(*args, **kwargs)
+        args, kwargs = adjust(invocation, args, kwargs)
         token = otel_context.attach(invocation.context)
         current = _current.set(invocation)
         try:
