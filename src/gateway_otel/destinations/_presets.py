@@ -117,7 +117,20 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OpenObserveSettings:
+    """OpenObserve's variables, parsed once; the exporter preset and the query backend both read these."""
+
+    url: str
+    org: str
+    token: str = field(repr=False)
+    traces_stream: str
+    logs_stream: str
+    protocol: str
+    timeout: float
+
+
+def openobserve_settings(env: Mapping[str, str]) -> OpenObserveSettings:
     url = _url("OPENOBSERVE_URL", _get(env, "OPENOBSERVE_URL", "http://localhost:5080") or "")
     org = _get(env, "OPENOBSERVE_ORG", "default") or "default"
     token = _get(env, "OPENOBSERVE_AUTH_TOKEN")
@@ -131,16 +144,33 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
         token = "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
     elif not token.lower().startswith(("basic ", "bearer ")):
         token = f"Basic {token}"
-    stream = _get(env, "OPENOBSERVE_TRACES_STREAM_NAME", "default") or "default"
-    logs_stream = _get(env, "OPENOBSERVE_LOGS_STREAM_NAME", "default") or "default"
-    protocol = _protocol(env, "OPENOBSERVE_PROTOCOL", "http/protobuf")
-    timeout = _seconds(env, "OPENOBSERVE_TIMEOUT", 30.0)
-    if protocol == "grpc":
+    return OpenObserveSettings(
+        url=url,
+        org=org,
+        token=token,
+        traces_stream=_get(env, "OPENOBSERVE_TRACES_STREAM_NAME", "default") or "default",
+        logs_stream=_get(env, "OPENOBSERVE_LOGS_STREAM_NAME", "default") or "default",
+        protocol=_protocol(env, "OPENOBSERVE_PROTOCOL", "http/protobuf"),
+        timeout=_seconds(env, "OPENOBSERVE_TIMEOUT", 30.0),
+    )
+
+
+def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
+    oo = openobserve_settings(env)
+    url, org, token, stream, logs_stream, timeout = (
+        oo.url,
+        oo.org,
+        oo.token,
+        oo.traces_stream,
+        oo.logs_stream,
+        oo.timeout,
+    )
+    if oo.protocol == "grpc":
         host = urlsplit(url).netloc.rsplit(":", 1)[0]
         headers = {"authorization": token, "organization": org, "stream-name": stream}
         return {
             "endpoint": f"{'http' if url.startswith('http://') else 'https'}://{host}:5081",
-            "protocol": protocol,
+            "protocol": oo.protocol,
             "headers": headers,
             "timeout": timeout,
             "metrics_endpoint": f"{host}:5081",
@@ -149,7 +179,7 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
         }
     return {
         "endpoint": f"{url}/api/{org}/v1/traces",
-        "protocol": protocol,
+        "protocol": oo.protocol,
         "timeout": timeout,
         "headers": {"authorization": token, "stream-name": stream},
         "metrics_endpoint": f"{url}/api/{org}/v1/metrics",
@@ -184,18 +214,36 @@ def _arize(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PhoenixSettings:
+    """Phoenix's variables, parsed once; the exporter preset and the query backend both read these."""
+
+    base_url: str  # the server, e.g. http://localhost:6006 (REST API under /v1/...)
+    traces_endpoint: str
+    project: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+def phoenix_settings(env: Mapping[str, str]) -> PhoenixSettings:
     base = _url("PHOENIX_COLLECTOR_ENDPOINT", _get(env, "PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006") or "")
     endpoint = base if base.endswith("/v1/traces") else f"{base}/v1/traces"
-    project = _get(env, "PHOENIX_PROJECT_NAME") or _get(env, "PHOENIX_PROJECT") or "default"
-    headers = {"x-project-name": project}
-    key = _get(env, "PHOENIX_API_KEY")
-    if key:
-        headers["authorization"] = f"Bearer {key}"
+    return PhoenixSettings(
+        base_url=endpoint.removesuffix("/v1/traces"),
+        traces_endpoint=endpoint,
+        project=_get(env, "PHOENIX_PROJECT_NAME") or _get(env, "PHOENIX_PROJECT") or "default",
+        api_key=_get(env, "PHOENIX_API_KEY"),
+    )
+
+
+def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
+    px = phoenix_settings(env)
+    headers = {"x-project-name": px.project}
+    if px.api_key:
+        headers["authorization"] = f"Bearer {px.api_key}"
     return {
-        "endpoint": endpoint,
+        "endpoint": px.traces_endpoint,
         "headers": headers,
-        "resource_attributes": {"openinference.project.name": project},
+        "resource_attributes": {"openinference.project.name": px.project},
         "metrics_endpoint": None,
     }
 
