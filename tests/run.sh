@@ -14,12 +14,26 @@ venv() {  # venv NAME OPENAI_SPEC: a venv with the package, its test extras and 
   "$dir/bin/python" -c "import gateway_otel, openai; print('openai', openai.__version__)"
 }
 
+# Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; ~50 s and ~410 MB once).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "tests/run.sh: installing chromium (apt) for the report rendering test"
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      --no-install-recommends chromium; } >"$apt_log" 2>&1 || [ ! -x /usr/bin/chromium ]; then
+    tail -n 40 "$apt_log" >&2
+    echo "tests/run.sh: FAILED to install chromium with apt-get; the report test needs /usr/bin/chromium" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+fi
+
 venv openai3 "openai>=3,<4"
 .venvs/openai3/bin/ruff check src tests examples bench
 .venvs/openai3/bin/python -m pytest tests "$@"
 
-# The real Phoenix server tests ran above; the other majors run everything else.
+# The real Phoenix server and Chromium tests ran above; the other majors run everything else.
 for major in 2 1; do
   venv "openai$major" "openai>=$major,<$((major + 1))"
-  GATEWAY_OTEL_SKIP_PHOENIX=1 ".venvs/openai$major/bin/python" -m pytest tests "$@"
+  GATEWAY_OTEL_SKIP_PHOENIX=1 GATEWAY_OTEL_SKIP_CHROMIUM=1 ".venvs/openai$major/bin/python" -m pytest tests "$@"
 done
