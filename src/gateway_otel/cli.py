@@ -61,6 +61,167 @@ def _destinations(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _config_text(config: Any, prefix: str = "") -> str:
+    """`key=value, ...` of a (masked) destination config, nested keys dotted."""
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            parts.append(_config_text(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}={value}")
+    return ", ".join(p for p in parts if p)
+
+
+def _add_openrouter_commands(commands: Any) -> None:
+    openrouter = commands.add_parser("openrouter", help="OpenRouter's own settings (needs gateway-otel[openrouter])")
+    groups = openrouter.add_subparsers(dest="group", required=True)
+    dest = groups.add_parser(
+        "destinations",
+        help="OpenRouter Broadcast's observability destinations (key: OPENROUTER_MANAGEMENT_KEY or OPENROUTER_API_KEY)",
+    )
+    actions = dest.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list them, every page")
+    listing.add_argument("--limit", type=int, default=100, help="page size, 1 to 100 (default 100)")
+    getting = actions.add_parser("get", help="show one")
+    getting.add_argument("id")
+    for action in (listing, getting):
+        action.add_argument("--workspace", metavar="ID", help="workspace id (default: the key's default workspace)")
+        _add_openrouter_options(action)
+        action.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_openrouter_options(parser: Any) -> None:
+    parser.add_argument(
+        "--server-url", metavar="URL", help="management API URL (default: $GATEWAY_OTEL_OPENROUTER_URL or OpenRouter)"
+    )
+    parser.add_argument(
+        "--retry-for", metavar="SECONDS", type=float, default=20.0, help="how long to retry 5xx answers (default 20)"
+    )
+
+
+def _openrouter(args: argparse.Namespace) -> int:
+    from . import _broadcast as broadcast
+
+    url = broadcast.server_url(args.server_url)
+    found = broadcast.management_key()
+    if found is None:
+        print(
+            f"gateway-otel: no OpenRouter management key: set {' or '.join(broadcast.KEY_VARIABLES)}",
+            file=sys.stderr,
+        )
+        return 2
+    key = found[0]
+    try:
+        if args.action == "list":
+            destinations = broadcast.list_broadcast_destinations(
+                key, workspace_id=args.workspace, page_size=args.limit, url=url, retry_seconds=args.retry_for
+            )
+        else:
+            destinations = [
+                broadcast.get_broadcast_destination(
+                    args.id, key, workspace_id=args.workspace, url=url, retry_seconds=args.retry_for
+                )
+            ]
+    except broadcast.BroadcastError as error:
+        print(f"gateway-otel: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        data = [d.to_dict() for d in destinations]
+        print(json.dumps(data if args.action == "list" else data[0], indent=2))
+        return 0
+    if args.action == "get":
+        for name, value in destinations[0].to_dict().items():
+            print(f"{name:14} {_config_text(value) if isinstance(value, dict) else value}")
+        return 0
+    rows = [
+        (
+            d.id,
+            d.type + ("" if d.typed else "*"),
+            d.name or "-",
+            "-" if d.enabled is None else "yes" if d.enabled else "no",
+            "-" if d.privacy_mode is None else "on" if d.privacy_mode else "off",
+            "-" if d.sampling_rate is None else f"{d.sampling_rate:g}",
+            _config_text(d.config),
+        )
+        for d in destinations
+    ]
+    print(_table(rows, ("id", "type", "name", "enabled", "privacy", "sampling", "config")))
+    if any(not d.typed for d in destinations):
+        print("* the installed openrouter SDK could not type it (a new type or shape): shown from the raw JSON")
+    print(f"{len(destinations)} destination{'' if len(destinations) == 1 else 's'}")
+    return 0
+
+
+def _add_doctor_command(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="this process's destinations, OpenRouter Broadcast's, trace join, and what clashes"
+    )
+    doctor.add_argument("--workspace", metavar="ID", help="OpenRouter workspace id (default: the key's default)")
+    _add_openrouter_options(doctor)
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from . import _broadcast, _doctor
+
+    report = _doctor.diagnose(
+        url=_broadcast.server_url(args.server_url), workspace_id=args.workspace, retry_seconds=args.retry_for
+    )
+    problems = len(report.findings)
+    if args.json:
+        data = {
+            "destinations": [d.to_dict() for d in report.local],
+            "broadcast": None if report.broadcast is None else [d.to_dict() for d in report.broadcast],
+            "broadcast_note": report.broadcast_note,
+            "trace_join": None if report.settings is None else report.settings.trace_join,
+            "propagate_traceparent": None if report.settings is None else report.settings.propagate_traceparent,
+            "findings": [f.to_dict() for f in report.findings],
+        }
+        print(json.dumps(data, indent=2))
+        return 1 if problems else 0
+    print("This process exports to (GATEWAY_OTEL_DESTINATIONS):")
+    rows = [
+        (
+            d.id,
+            "yes" if d.enabled else "no",
+            "on" if d.privacy_mode else "off",
+            f"{d.sampling_rate:g}",
+            " ".join(
+                [f"project={p}" for p in [dict(d.resource_attributes).get("openinference.project.name")] if p]
+                + [d.endpoint or "-"]
+            ),
+        )
+        for d in report.local
+    ]
+    print(_indent(_table(rows, ("id", "enabled", "privacy", "sampling", "target")) if rows else "(none)"))
+    print(f"OpenRouter Broadcast ({report.broadcast_note}):")
+    if report.broadcast is not None:
+        remote = [
+            (
+                d.id,
+                d.type,
+                d.name or "-",
+                "yes" if d.enabled else "no",
+                "on" if d.privacy_mode else "off",
+                "-" if d.sampling_rate is None else f"{d.sampling_rate:g}",
+                d.target or "-",
+            )
+            for d in report.broadcast
+        ]
+        headers = ("id", "type", "name", "enabled", "privacy", "sampling", "target")
+        print(_indent(_table(remote, headers) if remote else "(none)"))
+    if report.settings is not None:
+        print(_doctor.trace_join_text(report.settings)[0].upper() + _doctor.trace_join_text(report.settings)[1:])
+    for finding in report.findings:
+        print(f"{finding.level}: {finding.message}")
+    print(f"{problems} problem{'' if problems == 1 else 's'} found" if problems else "No problems found.")
+    return 1 if problems else 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway-otel", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gateway-otel {__version__}")
@@ -77,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "test":
             action.add_argument("id", nargs="?")
         action.add_argument("--json", action="store_true", help="print JSON")
+    _add_openrouter_commands(commands)
+    _add_doctor_command(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "simulator":
@@ -85,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             return simulator_main(["--host", args.host, "--port", str(args.port)])
         if args.command == "destinations":
             return _destinations(args)
+        if args.command == "openrouter":
+            return _openrouter(args)
+        if args.command == "doctor":
+            return _doctor(args)
     except (ConfigurationError, LookupError) as error:
         print(f"gateway-otel: {error}", file=sys.stderr)
         return 2
