@@ -416,3 +416,45 @@ def test_settings_defaults() -> None:
     assert (settings.openrouter_trace, settings.propagate_traceparent, settings.trace_metadata) == (None, False, ())
     assert settings.trace_join == "auto"
     assert Settings.load(environ={"GATEWAY_OTEL_OPENROUTER_TRACE": "TRUE"}).trace_join == "true"
+
+
+CHECKOUT = gateway_otel.trace_metadata(trace_name="checkout")
+
+
+def test_one_instance_entered_by_many_tasks_and_threads(telemetry: Telemetry, sim: Any) -> None:
+    """A module-level block object used concurrently: each task and thread has its own state; exits never clash."""
+    import threading
+
+    inside: list[str] = []
+
+    async def task(client: Any, session: str, everyone_in: asyncio.Event) -> None:
+        async with CHECKOUT, gateway_otel.trace_metadata(session_id=session):
+            inside.append(session)
+            if len(inside) == 3:
+                everyone_in.set()
+            await everyone_in.wait()  # every task is inside the same CHECKOUT at once
+            await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": session}])
+
+    async def tasks() -> None:
+        client = make_client(sim, asynchronous=True)
+        everyone_in = asyncio.Event()
+        await asyncio.gather(*(task(client, f"task-{i}", everyone_in) for i in range(3)))
+
+    def thread(session: str, gate: threading.Barrier) -> None:
+        with CHECKOUT, gateway_otel.trace_metadata(session_id=session):
+            gate.wait()
+            make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": session}])
+
+    asyncio.run(tasks())
+    gate = threading.Barrier(3)
+    threads = [threading.Thread(target=thread, args=(f"thread-{i}", gate)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = {r.body["messages"][0]["content"]: r.body for r in sim.requests}
+    assert len(sent) == 6
+    for session, body in sent.items():
+        assert (body["session_id"], body["trace"]["trace_name"]) == (session, "checkout")
+    make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)  # every block has ended
+    assert "session_id" not in sim.last_request.body and "trace_name" not in sim.last_request.body["trace"]

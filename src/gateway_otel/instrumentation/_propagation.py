@@ -14,7 +14,7 @@ objects. When nothing applies, the call goes out untouched and nothing is copied
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -32,12 +32,16 @@ _W3C = TraceContextTextMapPropagator()
 class _Metadata:
     """What `trace_metadata()` blocks in force say about the calls made inside them (inner blocks win)."""
 
-    __slots__ = ("names", "session_id", "user")
+    __slots__ = ("names", "outer", "session_id", "user")
 
-    def __init__(self, names: Mapping[str, str], session_id: str | None, user: str | None) -> None:
+    def __init__(
+        self, names: Mapping[str, str], session_id: str | None, user: str | None, outer: _Metadata | None = None
+    ) -> None:
         self.names = names
         self.session_id = session_id
         self.user = user
+        self.outer = outer
+        """What was in force before this block, restored when it ends."""
 
 
 _CURRENT: ContextVar[_Metadata | None] = ContextVar("gateway_otel_trace_metadata", default=None)
@@ -67,7 +71,7 @@ class trace_metadata:
     `async with`.
     """
 
-    __slots__ = ("_metadata", "_tokens")
+    __slots__ = ("_metadata",)
 
     def __init__(
         self,
@@ -85,23 +89,29 @@ class trace_metadata:
             _text("session_id", session_id, _SESSION_ID_MAX),
             _text("user", user),  # type: ignore[arg-type]
         )
-        self._tokens: list[Token[_Metadata | None]] = []
 
     def __enter__(self) -> trace_metadata:
+        # The block's state lives in the context variable, not on `self`: one instance may be entered by several
+        # threads or tasks at once (a module-level `CHECKOUT = trace_metadata(...)`), each in its own context.
         outer, mine = _CURRENT.get(), self._metadata
-        if outer is not None:
-            mine = _Metadata(
-                {**outer.names, **mine.names},
-                mine.session_id if mine.session_id is not None else outer.session_id,
-                mine.user if mine.user is not None else outer.user,
+        if outer is None:
+            _CURRENT.set(_Metadata(mine.names, mine.session_id, mine.user))
+        else:
+            _CURRENT.set(
+                _Metadata(
+                    {**outer.names, **mine.names},
+                    mine.session_id if mine.session_id is not None else outer.session_id,
+                    mine.user if mine.user is not None else outer.user,
+                    outer,
+                )
             )
-        self._tokens.append(_CURRENT.set(mine))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        _CURRENT.reset(self._tokens.pop())
+        current = _CURRENT.get()
+        _CURRENT.set(current.outer if current is not None else None)
 
     async def __aenter__(self) -> trace_metadata:
         return self.__enter__()
