@@ -48,14 +48,6 @@ def fields(obj: Any) -> Mapping[str, Any]:
     return found if type(found) is dict else _EMPTY
 
 
-def extras(obj: Any) -> Mapping[str, Any]:
-    """The undeclared keys of a pydantic object (OpenRouter's `provider`, `error`...), a dict itself, else empty."""
-    if type(obj) is dict:
-        return obj
-    found = getattr(obj, "__pydantic_extra__", None)
-    return found if type(found) is dict else _EMPTY
-
-
 def cap(text: str, limit: int) -> str:
     """`text`, cut to `limit` characters with a marker saying how much was dropped."""
     if len(text) <= limit:

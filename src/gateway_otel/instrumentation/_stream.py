@@ -13,11 +13,10 @@ No context is attached while the caller iterates: a span the caller opens in its
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from .._internal import internal_error
-from ._content import _EMPTY, Message, extras, fields, get, tool_call_part
+from ._content import _EMPTY, Message, fields, get, tool_call_part
 from ._proxy import Proxy
 from ._response import ResponseRecord, map_responses, map_usage
 
@@ -41,10 +40,14 @@ class _Text:
         self.size += len(delta)
 
     def text(self) -> str:
-        text = "".join(self.parts)
-        if self.size > self.limit:
-            return f"{text}…[truncated {self.size - self.limit} chars]"
-        return text
+        return _joined(self.parts, self.size, self.limit)
+
+
+def _joined(parts: list[str], size: int, limit: int) -> str:
+    text = "".join(parts)
+    if size > limit:
+        return f"{text}…[truncated {size - limit} chars]"
+    return text
 
 
 def _index(value: Any) -> int:
@@ -52,11 +55,14 @@ def _index(value: Any) -> int:
 
 
 class _Choice:
-    __slots__ = ("content", "finish_reason", "role", "tool_calls")
+    """One choice being streamed; its text is kept as `parts` (up to the cap) and `size` (all of it)."""
+
+    __slots__ = ("finish_reason", "parts", "role", "size", "tool_calls")
 
     def __init__(self) -> None:
         self.role: str | None = None
-        self.content: _Text | None = None
+        self.parts: list[str] = []
+        self.size = 0
         self.tool_calls: dict[int, list[Any]] = {}
         self.finish_reason: str | None = None
 
@@ -73,55 +79,85 @@ class ChatAccumulator:
         self.choices: dict[int, _Choice] = {}
 
     def add(self, chunk: Any) -> None:
-        # Per chunk: plain dict reads of the pydantic object's fields and extras, nothing else unless captured.
-        known = fields(chunk)
-        extra = extras(chunk)
+        """Called once per chunk: builtins and dict reads only, no further Python call on the common path.
+
+        The pydantic object's declared fields are its `__dict__`, its undeclared ones (OpenRouter's `provider`,
+        `error`) its `__pydantic_extra__`; a raw response's chunk is a plain dict holding both.
+        """
+        if type(chunk) is dict:
+            known = extra = chunk
+        else:
+            known = getattr(chunk, "__dict__", None)
+            if type(known) is not dict:
+                known = _EMPTY
+            extra = getattr(chunk, "__pydantic_extra__", None)
+            if type(extra) is not dict:
+                extra = _EMPTY
         record = self.record
         if record.id is None:
             record.id = known.get("id")
             record.model = known.get("model")
-        if record.upstream_provider is None:
-            provider = extra.get("provider")
-            if isinstance(provider, str):
-                record.upstream_provider = provider
+        if extra:
+            if record.upstream_provider is None:
+                provider = extra.get("provider")
+                if isinstance(provider, str):
+                    record.upstream_provider = provider
+            error = extra.get("error")
+            if error is not None:
+                record.error_code = get(error, "code")
+                record.error_message = get(error, "message")
         usage = known.get("usage") or extra.get("usage")
         if usage is not None:
             record.usage = map_usage(usage)
-        error = extra.get("error")
-        if error is not None:
-            record.error_code = get(error, "code")
-            record.error_message = get(error, "message")
         choices = known.get("choices")
         if not choices or type(choices) is not list:
             return
         capture = self.capture
         for choice in choices:
-            choice_fields = fields(choice)
-            finish = choice_fields.get("finish_reason")
+            if type(choice) is dict:
+                fields_ = choice
+            else:
+                fields_ = getattr(choice, "__dict__", None)
+                if type(fields_) is not dict:
+                    fields_ = _EMPTY
+            finish = fields_.get("finish_reason")
             if finish is None and not capture:
                 continue
-            index = _index(choice_fields.get("index"))
+            index = fields_.get("index")
+            if type(index) is not int:
+                index = 0
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
             if finish is not None:
                 state.finish_reason = str(finish)
-            if capture:
-                self._add_delta(state, choice_fields)
+            if not capture:
+                continue
+            delta = fields_.get("delta")
+            if delta is None:
+                delta_fields = _EMPTY
+                text = fields_.get("text")  # a legacy completion's chunk
+            else:
+                if type(delta) is dict:
+                    delta_fields = delta
+                else:
+                    delta_fields = getattr(delta, "__dict__", None)
+                    if type(delta_fields) is not dict:
+                        delta_fields = _EMPTY
+                text = delta_fields.get("content")
+                if state.role is None:
+                    state.role = delta_fields.get("role")
+            if type(text) is str and text:
+                size = state.size
+                room = self.limit - size
+                if room > 0:
+                    state.parts.append(text if len(text) <= room else text[:room])
+                state.size = size + len(text)
+            calls = delta_fields.get("tool_calls")
+            if calls and type(calls) is list:
+                self._add_tool_calls(state, calls)
 
-    def _add_delta(self, state: _Choice, choice: Mapping[str, Any]) -> None:
-        delta = choice.get("delta")
-        delta_fields = fields(delta) if delta is not None else _EMPTY
-        text = delta_fields.get("content") if delta is not None else choice.get("text")
-        if state.role is None and delta is not None:
-            state.role = delta_fields.get("role")
-        if type(text) is str and text:
-            if state.content is None:
-                state.content = _Text(self.limit)
-            state.content.add(text)
-        calls = delta_fields.get("tool_calls")
-        if not calls or type(calls) is not list:
-            return
+    def _add_tool_calls(self, state: _Choice, calls: list[Any]) -> None:
         for call in calls:
             call_fields = fields(call)
             index = _index(call_fields.get("index"))
@@ -145,8 +181,8 @@ class ChatAccumulator:
 
     def _message(self, choice: _Choice) -> Message:
         parts: list[dict[str, Any]] = []
-        if choice.content is not None:
-            parts.append({"type": "text", "content": choice.content.text()})
+        if choice.size:
+            parts.append({"type": "text", "content": _joined(choice.parts, choice.size, self.limit)})
         for index in sorted(choice.tool_calls):
             call_id, name, arguments = choice.tool_calls[index]
             parts.append(tool_call_part(call_id, name, arguments.text(), self.limit))
@@ -198,28 +234,36 @@ class ResponsesAccumulator:
 
 
 class StreamState:
-    """What one stream has seen so far, and the one place its span is ended."""
+    """What one stream has seen so far, and the one place its span is ended.
 
-    __slots__ = ("accumulator", "chunks", "done", "first_chunk_at", "first_chunk_ns", "invocation", "last_chunk_at")
+    The proxies count chunks and feed `add` (the accumulator's own) inline in `__next__`/`__anext__`: per chunk,
+    one call into the accumulator.
+    """
+
+    __slots__ = (
+        "accumulator",
+        "add",
+        "chunks",
+        "done",
+        "first_chunk_at",
+        "first_chunk_ns",
+        "invocation",
+        "last_chunk_at",
+    )
 
     def __init__(self, invocation: Any, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
         self.invocation = invocation
         self.accumulator = accumulator
+        self.add = accumulator.add
         self.chunks = 0
         self.first_chunk_at: float | None = None
         self.first_chunk_ns = 0
         self.last_chunk_at = 0.0
         self.done = False
 
-    def on_chunk(self, chunk: Any) -> None:
-        if self.first_chunk_at is None:
-            self.first_chunk_at = time.perf_counter()
-            self.first_chunk_ns = time.time_ns()
-        self.chunks += 1
-        try:
-            self.accumulator.add(chunk)
-        except Exception:
-            internal_error("stream chunk")
+    def on_first_chunk(self) -> None:
+        self.first_chunk_at = time.perf_counter()
+        self.first_chunk_ns = time.time_ns()
 
     def finish(self, outcome: str, exc: BaseException | None = None) -> None:
         """End the span, once, whichever way the stream ended."""
@@ -265,6 +309,7 @@ class _StreamProxy(Proxy):  # type: ignore[misc]
         super().__init__(stream)
         self._self_state = state
         self._self_response: Any = None
+        self._self_next = getattr(stream, "__anext__" if hasattr(stream, "__anext__") else "__next__")
 
     @property
     def response(self) -> Any:
@@ -286,7 +331,7 @@ class TracedStream(_StreamProxy):
 
     def __next__(self) -> Any:
         try:
-            chunk = self.__wrapped__.__next__()
+            chunk = self._self_next()
         except StopIteration:
             self._self_state.finish(COMPLETED)
             raise
@@ -296,7 +341,14 @@ class TracedStream(_StreamProxy):
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
             self._self_state.finish(CANCELLED)
             raise
-        self._self_state.on_chunk(chunk)
+        state = self._self_state  # the per-chunk path, inline: a count, the first chunk's time, the accumulator
+        state.chunks += 1
+        if state.first_chunk_at is None:
+            state.on_first_chunk()
+        try:
+            state.add(chunk)
+        except Exception:
+            internal_error("stream chunk")
         return chunk
 
     def __enter__(self) -> TracedStream:
@@ -320,7 +372,7 @@ class TracedAsyncStream(_StreamProxy):
 
     async def __anext__(self) -> Any:
         try:
-            chunk = await self.__wrapped__.__anext__()
+            chunk = await self._self_next()
         except StopAsyncIteration:
             self._self_state.finish(COMPLETED)
             raise
@@ -330,7 +382,14 @@ class TracedAsyncStream(_StreamProxy):
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
             self._self_state.finish(CANCELLED)
             raise
-        self._self_state.on_chunk(chunk)
+        state = self._self_state  # the per-chunk path, inline: a count, the first chunk's time, the accumulator
+        state.chunks += 1
+        if state.first_chunk_at is None:
+            state.on_first_chunk()
+        try:
+            state.add(chunk)
+        except Exception:
+            internal_error("stream chunk")
         return chunk
 
     async def __aenter__(self) -> TracedAsyncStream:
