@@ -46,6 +46,24 @@ _NOT_PARAMETERS = frozenset(
         "suffix",
     }
 )
+_NUMERIC = {**dict(_NUMERIC_PARAMS), **dict.fromkeys(_MAX_TOKENS_KEYS, "gen_ai.request.max_tokens")}
+_MAX_TOKENS_RANK = {key: rank for rank, key in enumerate(_MAX_TOKENS_KEYS)}
+# Keys read by `_special_attributes` (content and routing keys among them are not parameters).
+_SPECIAL = frozenset(
+    {
+        "stop",
+        "n",
+        "reasoning_effort",
+        "reasoning",
+        "response_format",
+        "text",
+        "encoding_format",
+        "dimensions",
+        "session_id",
+        "user",
+        "metadata",
+    }
+)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -79,15 +97,35 @@ def request_attributes(
     attrs["llm.system"] = "openai"
     attrs["llm.provider"] = gateway.openinference_provider
 
-    for key in _MAX_TOKENS_KEYS:
-        value = body.get(key)
-        if _number(value):
-            attrs["gen_ai.request.max_tokens"] = value
-            break
-    for key, name in _NUMERIC_PARAMS:
-        value = body.get(key)
-        if _number(value):
-            attrs[name] = value
+    # One pass over the body: each key is looked up in small tables rather than the body in each of ~20 names.
+    params: Attributes = {}
+    special: Attributes = {}
+    max_tokens_rank = len(_MAX_TOKENS_KEYS)
+    for key, value in body.items():
+        if key in _SPECIAL:
+            special[key] = value
+        if key in _NOT_PARAMETERS:
+            continue
+        params[key] = value
+        numeric = _NUMERIC.get(key)
+        if numeric is None or not _number(value):
+            continue
+        rank = _MAX_TOKENS_RANK.get(key)
+        if rank is None:
+            attrs[numeric] = value
+        elif rank < max_tokens_rank:  # max_tokens wins over max_completion_tokens over max_output_tokens
+            max_tokens_rank = rank
+            attrs[numeric] = value
+    attrs["gen_ai.request.stream"] = params.get("stream") is True
+    if special:
+        attrs.update(_special_attributes(endpoint, special))
+    attrs["llm.invocation_parameters"] = to_json(params)
+    return attrs
+
+
+def _special_attributes(endpoint: Endpoint, body: Mapping[str, Any]) -> Attributes:
+    """The request keys that need more than a number check; only present ones are passed."""
+    attrs: Attributes = {}
     stop = body.get("stop")
     if isinstance(stop, str):
         attrs["gen_ai.request.stop_sequences"] = [stop]
@@ -96,8 +134,6 @@ def request_attributes(
     n = body.get("n")
     if isinstance(n, int) and not isinstance(n, bool):
         attrs["gen_ai.request.choice.count"] = n
-    stream = body.get("stream")
-    attrs["gen_ai.request.stream"] = stream is True
     effort = body.get("reasoning_effort") or get(body.get("reasoning"), "effort")
     if isinstance(effort, str):
         attrs["gen_ai.request.reasoning.level"] = effort
@@ -111,7 +147,6 @@ def request_attributes(
         dims = body.get("dimensions")
         if isinstance(dims, int) and not isinstance(dims, bool):
             attrs["gen_ai.embeddings.dimension.count"] = dims
-
     session = body.get("session_id")
     if isinstance(session, str):
         attrs["session.id"] = session
@@ -122,8 +157,6 @@ def request_attributes(
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and metadata:
         attrs["metadata"] = to_json(metadata)
-    params = {k: v for k, v in body.items() if k not in _NOT_PARAMETERS}
-    attrs["llm.invocation_parameters"] = to_json(params)
     return attrs
 
 

@@ -35,24 +35,36 @@ RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _DEFAULT_ATTRIBUTE_LIMIT = 128
 _RESERVED_ATTRIBUTES = 4
 """Room kept free under the span's attribute limit, so that nothing set later evicts an essential attribute."""
-_METRIC_KEYS = (
+_METRIC_ATTRIBUTES = (
     "gen_ai.operation.name",
     "gen_ai.provider.name",
     "gen_ai.request.model",
     "server.address",
     "server.port",
+    "gen_ai.response.model",
+    "gateway.upstream.provider",
+    "error.type",
 )
+_CACHE_SIZE = 256
+"""Entries kept per cache below; a full cache is emptied and refilled (distinct clients and models are few)."""
+_OK = Status(StatusCode.OK)
 
 
 class Telemetry:
-    """What one `instrument()` call set up: the tracer, the instruments and the settings."""
+    """What one `instrument()` call set up: the tracer, the instruments and the settings.
 
-    __slots__ = ("instruments", "settings", "tracer")
+    It also caches what repeats from call to call: the host, port and gateway of each client's base URL, and the
+    metric attribute dicts of each (model, gateway, server, outcome) combination.
+    """
+
+    __slots__ = ("_metric_attributes", "_origins", "instruments", "settings", "tracer")
 
     def __init__(self, tracer: trace.Tracer, instruments: Instruments, settings: Settings) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.settings = settings
+        self._origins: dict[int, tuple[Any, str | None, int | None, Gateway]] = {}
+        self._metric_attributes: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
 
     def start(self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocation | None:
         """Open the span for a `request(cast_to, options, ...)` call, or return None when it is not traced."""
@@ -83,12 +95,10 @@ class Telemetry:
         if isinstance(extra, Mapping) and extra:
             body = {**body, **extra}
         base_url = getattr(client, "base_url", None)
-        host = getattr(base_url, "host", None) or None
-        port = getattr(base_url, "port", None)
-        if port is None and host:
-            port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
-        forced = self.settings.gateway
-        gateway = gateway_by_name(forced) if forced else detect_gateway(host or "", port)
+        origin = self._origins.get(id(base_url))
+        if origin is None or origin[0] is not base_url:
+            origin = self._origin(base_url)
+        _, host, port, gateway = origin
         attrs = A.request_attributes(endpoint, body, gateway, host, port)
         default_headers = getattr(client, "_custom_headers", None)
         if isinstance(default_headers, Mapping) and default_headers:
@@ -101,6 +111,39 @@ class Telemetry:
         api_key = getattr(client, "api_key", None)
         secret = api_key if isinstance(api_key, str) else None
         return Invocation(self, span, endpoint, body, gateway, attrs, raw_mode, stream, secret)
+
+    def _origin(self, base_url: Any) -> tuple[Any, str | None, int | None, Gateway]:
+        """Host, port and gateway of a base URL, cached by identity (the cache holds the URL, so ids stay unique)."""
+        host = getattr(base_url, "host", None) or None
+        port = getattr(base_url, "port", None)
+        if port is None and host:
+            port = 443 if getattr(base_url, "scheme", "https") == "https" else 80
+        forced = self.settings.gateway
+        gateway = gateway_by_name(forced) if forced else detect_gateway(host or "", port)
+        origin = (base_url, host, port, gateway)
+        if len(self._origins) >= _CACHE_SIZE:
+            self._origins.clear()
+        self._origins[id(base_url)] = origin
+        return origin
+
+    def metric_attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
+        """The attributes of every measurement, then with `gen_ai.token.type` input and output, for one `key`
+        (the values of `_METRIC_ATTRIBUTES`, None where absent). Shared between calls: never mutated."""
+        try:
+            cached = self._metric_attributes.get(key)
+        except TypeError:  # an unhashable value from an odd response: built, not cached
+            return _metric_attributes(key)
+        if cached is None:
+            cached = _metric_attributes(key)
+            if len(self._metric_attributes) >= _CACHE_SIZE:
+                self._metric_attributes.clear()
+            self._metric_attributes[key] = cached
+        return cached
+
+
+def _metric_attributes(key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
+    attrs = {name: value for name, value in zip(_METRIC_ATTRIBUTES, key, strict=True) if value is not None}
+    return attrs, {**attrs, "gen_ai.token.type": "input"}, {**attrs, "gen_ai.token.type": "output"}
 
 
 class Invocation:
@@ -268,7 +311,7 @@ class Invocation:
             elif error is not None:
                 span.set_status(Status(StatusCode.ERROR, attrs.get("gateway.error.message") or error))
             elif attrs.get("gateway.stream.outcome", "completed") == "completed":
-                span.set_status(Status(StatusCode.OK))
+                span.set_status(_OK)
         span.end()
         if settings.metrics:
             self._record_metrics(duration, record, error, stream)
@@ -327,15 +370,18 @@ class Invocation:
     def _record_metrics(
         self, duration: float, record: ResponseRecord | None, error: str | None, stream: StreamState | None
     ) -> None:
-        start = self.start_attrs
-        attrs = {key: start[key] for key in _METRIC_KEYS if key in start}
-        if record is not None:
-            if record.model:
-                attrs["gen_ai.response.model"] = record.model
-            if record.upstream_provider:
-                attrs["gateway.upstream.provider"] = record.upstream_provider
-        if error is not None:
-            attrs["error.type"] = error
+        start = self.start_attrs.get
+        key = (
+            start("gen_ai.operation.name"),
+            start("gen_ai.provider.name"),
+            start("gen_ai.request.model"),
+            start("server.address"),
+            start("server.port"),
+            (record.model or None) if record is not None else None,
+            (record.upstream_provider or None) if record is not None else None,
+            error,
+        )
+        attrs, input_attrs, output_attrs = self.telemetry.metric_attributes(key)
         instruments = self.telemetry.instruments
         instruments.duration.record(duration, attrs)
         if stream is not None and stream.first_chunk_at is not None:
@@ -347,9 +393,9 @@ class Invocation:
         if usage is None:
             return
         if usage.input_tokens is not None:
-            instruments.tokens.record(usage.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+            instruments.tokens.record(usage.input_tokens, input_attrs)
         if usage.output_tokens is not None:
-            instruments.tokens.record(usage.output_tokens, {**attrs, "gen_ai.token.type": "output"})
+            instruments.tokens.record(usage.output_tokens, output_attrs)
         if usage.cost:  # a free call adds nothing to the total
             instruments.cost.add(usage.cost, attrs)
 
