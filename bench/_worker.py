@@ -294,6 +294,166 @@ def setup_openlit(t: Telemetry) -> None:
     openlit.init(pricing_json=f.name, disabled_instrumentors=[n for n in MODULE_NAME_MAP if n != "openai"])
 
 
+def setup_gateway_otel_no_metrics(t: Telemetry) -> None:
+    import gateway_otel
+
+    gateway_otel.instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider, metrics=False)
+
+
+def setup_gateway_otel_no_content(t: Telemetry) -> None:
+    import gateway_otel
+
+    gateway_otel.instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider, capture_content=False)
+
+
+# --- floors: stand-in instrumentations that do only the OpenTelemetry SDK's share of the work ------------------------
+
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+METRIC_KEYS = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "server.address",
+    "server.port",
+    "gen_ai.response.model",
+    "gateway.upstream.provider",
+)
+REQUIRED_KEYS = (  # GenAI Required / Conditionally Required on a client span, OpenInference's kind, the token counts
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "server.address",
+    "server.port",
+    "openinference.span.kind",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "llm.token_count.prompt",
+    "llm.token_count.completion",
+)
+
+
+def _floor(t: Telemetry, spans: dict[str, dict[str, Any]], records: dict[str, list[tuple[str, Any, Any]]]) -> None:
+    """Wrap openai's `request()` with nothing but SDK calls on precomputed values: a span started with its attributes
+    (per workload), attached as the current context during the call, ended when `request()` returns (a stream's
+    span too: no per-chunk work at all), then the metric records. What no instrumentation emitting the same
+    telemetry can avoid."""
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+    from opentelemetry import context, trace
+    from opentelemetry.trace import SpanKind
+
+    tracer = t.tracer_provider.get_tracer("floor")
+    meter = t.meter_provider.get_meter("floor")
+    instruments = {
+        "duration": meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        ),
+        "tokens": meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", explicit_bucket_boundaries_advisory=TOKEN_BUCKETS
+        ),
+        "ttfc": meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        "per_chunk": meter.create_histogram(
+            "gen_ai.client.operation.time_per_output_chunk",
+            unit="s",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        "cost": meter.create_counter("gateway.client.cost", unit="USD"),
+    }
+    plans = {
+        wl: [
+            (getattr(instruments[name], "add" if name == "cost" else "record"), value, attrs)
+            for name, value, attrs in rs
+        ]
+        for wl, rs in records.items()
+    }
+    kind = SpanKind.CLIENT
+
+    def before() -> tuple[Any, Any, str]:
+        workload = t.workload
+        attrs = spans.get(workload, {})
+        span = tracer.start_span(f"{attrs.get('gen_ai.operation.name', 'chat')} model", kind=kind, attributes=attrs)
+        return span, context.attach(trace.set_span_in_context(span)), workload
+
+    def after(span: Any, token: Any, workload: str) -> None:
+        context.detach(token)
+        span.end()
+        for record, value, attrs in plans.get(workload, ()):
+            record(value, attrs)
+
+    original_sync, original_async = SyncAPIClient.request, AsyncAPIClient.request
+
+    def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        span, token, workload = before()
+        try:
+            return original_sync(self, *args, **kwargs)
+        finally:
+            after(span, token, workload)
+
+    async def arequest(self: Any, *args: Any, **kwargs: Any) -> Any:
+        span, token, workload = before()
+        try:
+            return await original_async(self, *args, **kwargs)
+        finally:
+            after(span, token, workload)
+
+    SyncAPIClient.request, AsyncAPIClient.request = request, arequest
+
+
+def _gateway_otel_telemetry(t: Telemetry) -> dict[str, dict[str, Any]]:
+    """The attributes gateway-otel puts on each workload's span: one call each, instrumented, then uninstrumented."""
+    import gateway_otel
+
+    gateway_otel.instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider)
+    try:
+        probe = Workloads(t)
+        for workload in WORKLOADS:
+            probe.run(workload, 1)
+        return {workload: dict(t.last_span[workload].attributes) for workload in WORKLOADS}
+    finally:
+        gateway_otel.uninstrument()
+        t.spans.clear()
+        t.last_span.clear()
+
+
+def _records(attrs: dict[str, Any], keys: tuple[str, ...], stream: bool, cost: bool) -> list[tuple[str, Any, Any]]:
+    base = {k: attrs[k] for k in keys if k in attrs}
+    out: list[tuple[str, Any, Any]] = [("duration", 0.0123, base)]
+    if stream:
+        out += [("ttfc", 0.0061, base), ("per_chunk", 0.0001, base)]
+    if "gen_ai.usage.input_tokens" in attrs:
+        out.append(("tokens", attrs["gen_ai.usage.input_tokens"], {**base, "gen_ai.token.type": "input"}))
+    if "gen_ai.usage.output_tokens" in attrs:
+        out.append(("tokens", attrs["gen_ai.usage.output_tokens"], {**base, "gen_ai.token.type": "output"}))
+    if cost and attrs.get("gen_ai.usage.cost"):
+        out.append(("cost", attrs["gen_ai.usage.cost"], base))
+    return out
+
+
+def setup_floor_span(t: Telemetry) -> None:
+    """The least any tracing instrumentation pays: one span without attributes, attached during the call."""
+    _floor(t, {}, {})
+
+
+def setup_floor_required(t: Telemetry) -> None:
+    """A span with only what both conventions require plus the token counts; duration and token metrics with the
+    GenAI metrics' required attributes. No content, no gateway facts."""
+    ours = _gateway_otel_telemetry(t)
+    spans = {wl: {k: a[k] for k in REQUIRED_KEYS if k in a} for wl, a in ours.items()}
+    records = {wl: _records(a, METRIC_KEYS[:5], False, False) for wl, a in ours.items()}
+    _floor(t, spans, records)
+
+
+def setup_floor_ours(t: Telemetry) -> None:
+    """Exactly the attributes and metric records gateway-otel emits (content on), with none of its own code."""
+    ours = _gateway_otel_telemetry(t)
+    records = {wl: _records(a, METRIC_KEYS, wl == "chat_stream", True) for wl, a in ours.items()}
+    _floor(t, ours, records)
+
+
 SETUPS: dict[str, Callable[[Telemetry], None]] = {
     "none": setup_none,
     "gateway_otel": setup_gateway_otel,
@@ -301,6 +461,11 @@ SETUPS: dict[str, Callable[[Telemetry], None]] = {
     "openai_v2": setup_openai_v2,
     "openllmetry": setup_openllmetry,
     "openlit": setup_openlit,
+    "gateway_otel_no_metrics": setup_gateway_otel_no_metrics,
+    "gateway_otel_no_content": setup_gateway_otel_no_content,
+    "floor_span": setup_floor_span,
+    "floor_required": setup_floor_required,
+    "floor_ours": setup_floor_ours,
 }
 
 

@@ -62,8 +62,13 @@ class Config:
     setup: str
     major: int
     packages: tuple[str, ...]
-    role: str  # "baseline" | "subject" (gateway-otel) | "peer"
+    role: str  # "baseline" | "subject" (gateway-otel) | "peer" | "reference" (variants and floors, with `--floor`)
     note: str = ""
+
+    @property
+    def slug(self) -> str:
+        """The name as a file name (several configurations may share a venv)."""
+        return "".join(ch if ch.isalnum() or ch in "@-" else "-" for ch in self.name)
 
 
 CONFIGS: tuple[Config, ...] = (
@@ -128,6 +133,58 @@ CONFIGS: tuple[Config, ...] = (
         "openlit requires openai<3: openai 2 here",
     ),
 )
+
+
+GATEWAY_OTEL3 = ("openai>=3,<4", "-e", str(REPO))
+REFERENCE_CONFIGS: tuple[Config, ...] = (
+    Config(
+        "gateway-otel (metrics off)",
+        "gateway-otel-openai3",
+        "gateway_otel_no_metrics",
+        3,
+        GATEWAY_OTEL3,
+        "reference",
+        "`metrics=False`: what recording metrics off the request path could save at most",
+    ),
+    Config(
+        "gateway-otel (content off)",
+        "gateway-otel-openai3",
+        "gateway_otel_no_content",
+        3,
+        GATEWAY_OTEL3,
+        "reference",
+        "`capture_content=False`: like for like with openai-v2, which captures no content by default",
+    ),
+    Config(
+        "floor: bare span",
+        "gateway-otel-openai3",
+        "floor_span",
+        3,
+        GATEWAY_OTEL3,
+        "reference",
+        "SDK calls only: one span without attributes, attached during the call; no metrics",
+    ),
+    Config(
+        "floor: required",
+        "gateway-otel-openai3",
+        "floor_required",
+        3,
+        GATEWAY_OTEL3,
+        "reference",
+        "SDK calls only: a span with the 10 attributes both conventions require plus token counts; 3 metric records",
+    ),
+    Config(
+        "floor: our telemetry",
+        "gateway-otel-openai3",
+        "floor_ours",
+        3,
+        GATEWAY_OTEL3,
+        "reference",
+        "SDK calls only, on precomputed values: exactly gateway-otel's attributes and metric records",
+    ),
+)
+"""`--floor`: what the SDK alone costs for the telemetry each emits (set up in `_worker.py`), and two gateway-otel
+variants, measured in the same interleaved rounds as everything else."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +283,7 @@ class Worker:
         self.error: str | None = None
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "logs").mkdir(exist_ok=True)
-        self.log_path = RESULTS / "logs" / f"{cfg.venv}.log"
+        self.log_path = RESULTS / "logs" / f"{cfg.slug}.log"
         self._log: TextIO = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [str(venv_python(cfg)), str(WORKER), cfg.setup],
@@ -253,7 +310,7 @@ class Worker:
             self.hello = self._read()
             if not self.hello.get("ok"):
                 self.error = self.hello.get("error", "set-up failed")
-                (RESULTS / "logs" / f"{self.cfg.venv}.setup-error.txt").write_text(self.hello.get("traceback", ""))
+                (RESULTS / "logs" / f"{self.cfg.slug}.setup-error.txt").write_text(self.hello.get("traceback", ""))
         except Exception as exc:
             self.error = str(exc)
 
@@ -398,7 +455,7 @@ def check_spans(cfg: Config, spans: dict[str, Any]) -> dict[str, str]:
             problems[workload] = "" if exported == 0 else f"{exported} spans from an uninstrumented client"
         elif exported != calls:
             problems[workload] = f"{exported} spans for {calls} calls"
-        elif not seen["token_attributes"]:
+        elif not seen["token_attributes"] and cfg.setup != "floor_span":
             problems[workload] = "spans carry no token counts"
         else:
             problems[workload] = ""
@@ -814,6 +871,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile gateway-otel instead (pyinstrument)")
     parser.add_argument("--write-readme", action="store_true", help="paste the results into bench/README.md")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure gateway-otel variants and SDK-only floors (see REFERENCE_CONFIGS)",
+    )
+    parser.add_argument(
         "--traced-growth",
         action="store_true",
         help="also trace the growth phase with tracemalloc (exact bytes; makes it 5-6x slower)",
@@ -821,6 +883,8 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     configs = list(CONFIGS)
+    if args.floor or args.only:
+        configs += REFERENCE_CONFIGS
     if args.only:
         wanted = set(args.only.split(","))
         configs = [c for c in configs if c.name in wanted or c.role == "baseline"]
