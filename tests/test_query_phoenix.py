@@ -3,6 +3,7 @@ read back through Phoenix's REST API and compared with the spans that were expor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -144,3 +145,34 @@ def test_an_unknown_project_and_logs_are_clear_errors(exported: dict[str, Any]) 
     assert str(raised.value).endswith("no project 'no-such-project' (set PHOENIX_PROJECT_NAME or pass project_name)")
     with pytest.raises(QueryError, match="Phoenix stores traces only, not log records"):
         backend(exported).logs(LogQuery(start=exported["start"], end=exported["end"]))
+
+
+def test_the_cli_reads_phoenix(exported: dict[str, Any], monkeypatch: Any, capsys: Any) -> None:
+    from gateway_otel.cli import main as cli
+
+    monkeypatch.setenv("PHOENIX_COLLECTOR_ENDPOINT", exported["url"])
+    monkeypatch.setenv("PHOENIX_PROJECT_NAME", PROJECT)
+    monkeypatch.setenv("GATEWAY_OTEL_DOTENV", "/nonexistent/.env")
+    assert cli(["stats", "--backend", "phoenix", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert [(m["model"], m["calls"], m["errors"]) for m in stats["models"]] == [
+        ("openai/gpt-4o-mini", 3, 1),
+        ("anthropic/claude-3.5-haiku", 1, 0),
+    ]
+    calls = [s for s in exported["spans"].values() if "gen_ai.request.model" in s.attributes]
+    assert stats["total"]["input_tokens"] == sum(s.attributes.get("gen_ai.usage.input_tokens", 0) for s in calls)
+    assert stats["total"]["cost"] == pytest.approx(sum(s.attributes.get("gen_ai.usage.cost", 0) for s in calls))
+
+    (app,) = [s for s in exported["spans"].values() if s.name == "handle request"]
+    assert cli(["trace", format(app.context.trace_id, "032x"), "--backend", "phoenix"]) == 0
+    tree = capsys.readouterr().out.splitlines()
+    assert [line.split("  [")[0] for line in tree[1:]] == [
+        "  handle request",
+        "    chat openai/gpt-4o-mini",
+        "    chat anthropic/claude-3.5-haiku",
+    ]
+
+    assert cli(["logs", "--backend", "phoenix"]) == 1
+    assert capsys.readouterr().err == (
+        "gateway-otel: Phoenix stores traces only, not log records: query logs with the local or openobserve backend\n"
+    )

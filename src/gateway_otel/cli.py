@@ -1,4 +1,5 @@
-"""The `gateway-otel` command: the gateway simulator and the destinations this process exports to."""
+"""The `gateway-otel` command: the gateway simulator, the destinations this process exports to, and queries of the
+telemetry (traces, trace, metrics, stats, logs, report)."""
 
 from __future__ import annotations
 
@@ -240,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         action.add_argument("--json", action="store_true", help="print JSON")
     _add_openrouter_commands(commands)
     _add_doctor_command(commands)
+    from ._cli_query import COMMANDS as QUERY_COMMANDS
+    from ._cli_query import add_query_commands, run_query_command
+
+    add_query_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in QUERY_COMMANDS:
+        return run_query_command(args)
     try:
         if args.command == "simulator":
             from .simulator._server import main as simulator_main

@@ -1,0 +1,322 @@
+"""The query commands of `gateway-otel`: traces, trace, metrics, stats, logs and report.
+
+Each reads one backend (`--backend openobserve|phoenix`, configured by the same variables as the destination
+of that name) and prints a table or, with `--json`, the result's plain JSON. Paging through a remote backend shows a
+running count on stderr when stderr is a terminal. Tables show times in UTC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .query._model import Backend, LogQuery, LogRow, MetricsResult, QueryError, SpanQuery, SpanRow
+
+BACKENDS = ("openobserve", "phoenix")
+COMMANDS = ("traces", "trace", "metrics", "stats", "logs", "report")
+
+
+def add_query_commands(commands: Any) -> None:
+    """Add the query subcommands to `gateway-otel`'s subparsers."""
+    from .query._metrics import METRIC_PRESETS
+
+    def command(name: str, help_text: str, window: str, window_flag: str = "--window") -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--backend", choices=BACKENDS, required=True, help="where to read")
+        parser.add_argument("--project", dest="project_name", help="project (Phoenix) or service (OpenObserve)")
+        parser.add_argument(
+            window_flag, dest="window", default=window, help=f"how far back, e.g. 5m, 1h, 7d ({window})"
+        )
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        return parser
+
+    traces = command("traces", "the latest calls, newest first", "1h", "--since")
+    traces.add_argument("--model", help="only this model")
+    traces.add_argument("--status", choices=("ok", "error"), help="only ok or failed calls")
+    traces.add_argument("--limit", type=int, default=50, help="most spans to show (50)")
+    trace = command("trace", "one trace as a tree of spans", "7d", "--since")
+    trace.add_argument("trace_id", metavar="ID")
+    metrics = command("metrics", "a metric preset: one value, or a series with --step", "24h")
+    metrics.add_argument("metric", metavar="NAME", help=", ".join(METRIC_PRESETS))
+    metrics.add_argument("--step", help="one point per step, e.g. 1h")
+    metrics.add_argument("--percentile", type=float, default=0.95, help="for latency and time to first token (0.95)")
+    metrics.add_argument("--model", dest="model_key", help="only this model")
+    metrics.add_argument("--by-model", action="store_true", help="one series per model")
+    command("stats", "per model: calls, errors, tokens, cost, latency, time to first token", "24h")
+    logs = command("logs", "log records (failed calls, and content when captured)", "24h")
+    logs.add_argument("--severity", choices=("debug", "info", "warning", "error"), help="minimum severity")
+    logs.add_argument("--limit", type=int, default=100, help="most records to show (100)")
+    report = command("report", "an HTML page with charts of cost, tokens and latency per model", "24h")
+    report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
+    report.add_argument("--step", help="one point per step (default: about 24 points)")
+
+
+# --- rendering: results to text --------------------------------------------------------------------------------------
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    from .cli import _table as table
+
+    return table(rows, headers)
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _tokens(row: SpanRow) -> str:
+    if row.input_tokens is None and row.output_tokens is None:
+        return "-"
+    return f"{row.input_tokens or 0}/{row.output_tokens or 0}"
+
+
+def _cost(value: float | None) -> str:
+    return "-" if value is None else f"${value:.6f}"
+
+
+def traces_table(spans: Sequence[SpanRow]) -> str:
+    rows = [
+        (
+            _clock(s.start_time),
+            s.trace_id,
+            s.model or s.name,
+            s.status,
+            _ms(s.duration_ms),
+            _ms(s.time_to_first_token_ms),
+            _tokens(s),
+            _cost(s.cost),
+            s.provider or "-",
+        )
+        for s in spans
+    ]
+    headers = ("time (UTC)", "trace id", "model / span", "status", "ms", "ttft ms", "tokens in/out", "cost", "provider")
+    return _table(rows, headers) if rows else "no spans in this window"
+
+
+def trace_tree(spans: Sequence[SpanRow]) -> str:
+    """The spans of one trace, each under its parent, indented; children in start order."""
+    if not spans:
+        return "no such trace in this window"
+    ordered = sorted(spans, key=lambda s: s.start_time)
+    ids = {s.span_id for s in ordered}
+    children: dict[str | None, list[SpanRow]] = {}
+    for span in ordered:
+        parent = span.parent_span_id if span.parent_span_id in ids else None
+        children.setdefault(parent, []).append(span)
+    origin = ordered[0].start_time
+    lines = [f"trace {ordered[0].trace_id}  ({len(ordered)} spans)"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            offset = (span.start_time - origin).total_seconds() * 1000
+            details = [f"+{offset:.0f} ms", f"{span.duration_ms:.0f} ms", span.status]
+            if span.model:
+                details.append(span.model)
+            if span.total_tokens is not None:
+                details.append(f"{_tokens(span)} tokens")
+            if span.cost is not None:
+                details.append(_cost(span.cost))
+            if span.status_message:
+                details.append(span.status_message)
+            lines.append(f"{'  ' * depth}{span.name}  [{', '.join(details)}]")
+            walk(span.span_id, depth + 1)
+
+    walk(None, 1)
+    return "\n".join(lines)
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def metrics_table(result: MetricsResult) -> str:
+    label = "model" if any(s.labels for s in result.series) else "series"
+    rows = [(s.labels.get("model", "all"), _clock(t), _value(v)) for s in result.series for t, v in s.points]
+    title = result.metric + (f" (p{result.percentile * 100:g})" if result.percentile is not None else "")
+    body = _table(rows, (label, "until (UTC)", "value")) if rows else "no data in this window"
+    return f"{title}, {_clock(result.start)} to {_clock(result.end)}\n{body}"
+
+
+def logs_table(records: Sequence[LogRow]) -> str:
+    rows = [(_clock(r.time), r.severity, r.trace_id or "-", r.body.replace("\n", " ")[:160]) for r in records]
+    return _table(rows, ("time (UTC)", "severity", "trace id", "message")) if rows else "no log records in this window"
+
+
+# --- reading ---------------------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _duration(flag: str, text: str) -> timedelta:
+    found = _DURATION.match(text or "")
+    if not found or float(found.group(1)) <= 0:
+        raise ValueError(f"{flag}={text!r} is not valid: expected a duration such as 5m, 1h, 24h or 7d")
+    return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[found.group(2)])
+
+
+def _progress() -> Callable[[int], None] | None:
+    """A running count of fetched rows on stderr, only when a person is watching it."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(count: int) -> None:
+        print(f"\rfetched {count} rows…", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _open_backend(name: str, progress: Callable[[int], None] | None) -> Backend:
+    if name == "openobserve":
+        from .query._openobserve import OpenObserveBackend
+
+        return OpenObserveBackend.from_env(progress=progress)
+    if name == "phoenix":
+        from .query._phoenix import PhoenixBackend
+
+        return PhoenixBackend.from_env(progress=progress)
+    raise QueryError(f"backend {name!r} is not available: expected one of {', '.join(BACKENDS)}")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    flag = "--since" if args.command in ("traces", "trace") else "--window"
+    end = datetime.now(timezone.utc)
+    return end - _duration(flag, args.window), end
+
+
+def _all_spans(
+    backend: Backend, args: argparse.Namespace, start: datetime, end: datetime, **filters: Any
+) -> list[SpanRow]:
+    query = SpanQuery(start=start, end=end, project_name=args.project_name, limit=None, detail=False, **filters)
+    return backend.spans(query)
+
+
+def _traces(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._model import TracesResult
+
+    if args.limit <= 0:
+        raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
+    query = SpanQuery(
+        start=start, end=end, model=args.model, status=args.status, project_name=args.project_name,
+        limit=args.limit, detail=args.json,
+    )  # fmt: skip
+    spans = backend.spans(query)
+    _print_json(TracesResult(tuple(spans)).to_dict()) if args.json else print(traces_table(spans))
+    return 0
+
+
+def _trace(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._model import TracesResult
+
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", args.trace_id):
+        raise ValueError(f"ID={args.trace_id!r} is not valid: expected a trace id of 32 hex digits")
+    query = SpanQuery(start=start, end=end, trace_id=args.trace_id.lower(), project_name=args.project_name, limit=None)
+    spans = backend.spans(query)
+    if args.json:
+        _print_json(TracesResult(tuple(sorted(spans, key=lambda s: s.start_time))).to_dict())
+    elif spans:
+        print(trace_tree(spans))
+    if not spans:
+        print(f"gateway-otel: no trace {args.trace_id.lower()} in the last {args.window}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _metrics(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._metrics import compute_metric
+
+    step = _duration("--step", args.step).total_seconds() if args.step else None
+    options = {"start": start, "end": end, "step_seconds": step, "percentile": args.percentile}
+    compute_metric(args.metric, [], **options, group_by_model=args.by_model)  # a bad parameter fails before fetching
+    spans = _all_spans(backend, args, start, end, model=args.model_key)
+    result = compute_metric(args.metric, spans, **options, group_by_model=args.by_model)
+    _print_json(result.to_dict()) if args.json else print(metrics_table(result))
+    return 0
+
+
+def _stats(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._stats import STATS_HEADERS, model_stats, total_stats
+
+    spans = _all_spans(backend, args, start, end)
+    stats, total = model_stats(spans), total_stats(spans)
+    if args.json:
+        _print_json(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "models": [s.to_dict() for s in stats],
+                "total": total.to_dict(),
+            }
+        )
+    elif stats:
+        print(_table([s.cells() for s in (*stats, total)], STATS_HEADERS))
+    else:
+        print(f"no calls in the last {args.window}")
+    return 0
+
+
+def _logs(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._model import LogsResult
+
+    if args.limit <= 0:
+        raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
+    query = LogQuery(
+        start=start, end=end, severity=args.severity, project_name=args.project_name, limit=args.limit
+    )  # fmt: skip
+    records = backend.logs(query)
+    _print_json(LogsResult(tuple(records)).to_dict()) if args.json else print(logs_table(records))
+    return 0
+
+
+def _report(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+    from .query._report import render_report
+
+    step = _duration("--step", args.step).total_seconds() if args.step else None
+    spans = _all_spans(backend, args, start, end)
+    page = render_report(spans, start=start, end=end, step_seconds=step, source=args.backend)
+    path = Path(args.html)
+    path.write_text(page, encoding="utf-8")
+    calls = sum(1 for s in spans if s.model or s.operation)
+    summary = {"file": str(path.resolve()), "calls": calls, "start": start.isoformat(), "end": end.isoformat()}
+    _print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
+    return 0
+
+
+_RUN = {"traces": _traces, "trace": _trace, "metrics": _metrics, "stats": _stats, "logs": _logs, "report": _report}
+
+
+def run_query_command(args: argparse.Namespace) -> int:
+    """Run one query command; a bad parameter exits 2, a backend that cannot answer exits 1, each with one line."""
+    progress = _progress()
+    try:
+        start, end = _window(args)
+        backend = _open_backend(args.backend, progress)
+    except (ValueError, QueryError) as error:
+        print(f"gateway-otel: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _RUN[args.command](backend, args, start, end)
+    except QueryError as error:
+        print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
+        return 2
+    finally:
+        backend.close()
+        if progress is not None:
+            print(file=sys.stderr)

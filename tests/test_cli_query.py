@@ -1,0 +1,221 @@
+"""The query commands (traces, trace, metrics, stats, logs, report) end to end against the openobserve backend.
+
+Real instrumented calls through the simulator are exported in memory, turned into OpenObserve's stored rows, and
+served by the stand-in search API; the commands' output is asserted exactly where it is ours to define.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from conftest import make_client
+from gateway_otel.cli import main as cli
+from openobserve_fake import FakeOpenObserve, stored_row
+
+TOKEN = "Basic cm9vdEBleGFtcGxlLmNvbTpTRUNSRVQtcGFzc3dvcmQtOTk="
+
+
+@pytest.fixture
+def oo(monkeypatch: Any) -> Iterator[FakeOpenObserve]:
+    server = FakeOpenObserve()
+    for name, value in {
+        "OPENOBSERVE_URL": server.url,
+        "OPENOBSERVE_ORG": "acme",
+        "OPENOBSERVE_AUTH_TOKEN": TOKEN,
+        "OPENOBSERVE_TRACES_STREAM_NAME": "llm",
+        "GATEWAY_OTEL_DOTENV": "/nonexistent/.env",
+    }.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rows(telemetry: Any, sim: Any) -> list[dict[str, Any]]:
+    """Three calls (two under one application span, one failing) as OpenObserve would return them, newest first."""
+    client = make_client(sim)
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handle request"):
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "one"}])
+        for _ in client.chat.completions.create(
+            model="anthropic/claude-3.5-haiku", stream=True, messages=[{"role": "user", "content": "two"}]
+        ):
+            pass
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "three"}],
+            extra_headers={"X-Simulator-Scenario": "error-429"},
+        )
+    return [stored_row(s) for s in sorted(telemetry.spans(), key=lambda s: s.start_time, reverse=True)]
+
+
+def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    code = cli(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_traces_table_with_filters_sent_as_sql(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    calls = [r for r in rows if r.get("gen_ai_request_model") == "openai/gpt-4o-mini"]
+    oo.answer(calls)
+    code, out, err = run(capsys, "traces", "--backend", "openobserve", "--model", "openai/gpt-4o-mini", "--since", "2h")
+    assert (code, err) == (0, "")
+    query = oo.requests[0]["body"]["query"]
+    assert query["sql"] == (
+        "SELECT * FROM \"llm\" WHERE (gen_ai_response_model = 'openai/gpt-4o-mini' OR "
+        "gen_ai_request_model = 'openai/gpt-4o-mini') ORDER BY start_time DESC"
+    )
+    assert query["end_time"] - query["start_time"] == 2 * 3600 * 10**6 + 1
+    assert query["size"] == 50
+    assert oo.requests[0]["headers"]["Authorization"] == TOKEN
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "time", "(UTC)", "trace", "id", "model", "/", "span", "status", "ms", "ttft", "ms", "tokens", "in/out", "cost",
+        "provider",
+    ]  # fmt: skip
+    assert len(lines) == 4
+    assert [line.split()[4] for line in lines[2:]] == ["error", "ok"]
+    assert all(calls[i]["trace_id"] in lines[2 + i] for i in range(2))
+    assert f"{calls[1]['gen_ai_usage_input_tokens']}/{calls[1]['gen_ai_usage_output_tokens']}" in lines[3]
+
+
+def test_traces_json_and_status_filter(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    oo.answer([rows[0]])
+    code, out, _ = run(capsys, "traces", "--backend", "openobserve", "--status", "error", "--json", "--limit", "5")
+    assert code == 0
+    assert "span_status = 'ERROR'" in oo.requests[0]["body"]["query"]["sql"]
+    (span,) = json.loads(out)["spans"]
+    assert (span["status"], span["model"], span["trace_id"]) == ("error", "openai/gpt-4o-mini", rows[0]["trace_id"])
+    assert span["attributes"]["gen_ai_request_model"] == "openai/gpt-4o-mini"
+
+
+def test_trace_prints_the_span_tree(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    app = next(r for r in rows if r["operation_name"] == "handle request")
+    in_trace = [r for r in rows if r["trace_id"] == app["trace_id"]]
+    oo.answer(in_trace)
+    code, out, _ = run(capsys, "trace", app["trace_id"].upper(), "--backend", "openobserve")
+    assert code == 0
+    assert f"trace_id = '{app['trace_id']}'" in oo.requests[0]["body"]["query"]["sql"]
+    lines = out.splitlines()
+    assert lines[0] == f"trace {app['trace_id']}  (3 spans)"
+    assert lines[1].startswith("  handle request  [+0 ms, ")
+    assert lines[2].startswith("    chat openai/gpt-4o-mini  [+")
+    assert lines[3].startswith("    chat anthropic/claude-3.5-haiku  [+")
+    assert "ok, openai/gpt-4o-mini, " in lines[2] and " tokens, $" in lines[2]
+    assert len(lines) == 4
+
+
+def test_trace_that_is_not_there_or_not_an_id(oo: FakeOpenObserve, capsys: Any) -> None:
+    assert run(capsys, "trace", "ab" * 16, "--backend", "openobserve") == (
+        1,
+        "",
+        f"gateway-otel: no trace {'ab' * 16} in the last 7d\n",
+    )
+    code, _, err = run(capsys, "trace", "xyz", "--backend", "openobserve")
+    assert (code, err) == (2, "gateway-otel: ID='xyz' is not valid: expected a trace id of 32 hex digits\n")
+
+
+def test_metrics_series_per_model(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    oo.answer(rows)
+    code, out, _ = run(
+        capsys, "metrics", "inference_requests_total", "--backend", "openobserve", "--window", "1h", "--by-model",
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert result["metric"] == "inference_requests_total"
+    assert {s["labels"]["model"]: s["points"][0][1] for s in result["series"]} == {
+        "anthropic/claude-3.5-haiku": 1.0,
+        "openai/gpt-4o-mini": 2.0,
+    }
+    assert oo.requests[0]["body"]["query"]["size"] == 1000  # every row: metrics page through all of them
+
+
+def test_metrics_table_with_a_step(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    oo.answer(rows)
+    code, out, _ = run(capsys, "metrics", "error_rate", "--backend", "openobserve", "--window", "2h", "--step", "1h")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("error_rate, ")
+    assert [line.split()[0] for line in lines[3:]] == ["all", "all"]
+    assert lines[-1].split()[-1] == "0.333333"  # one failure in three calls, all in the last hour
+
+
+def test_bad_metric_parameters_fail_before_any_query(oo: FakeOpenObserve, capsys: Any) -> None:
+    code, _, err = run(capsys, "metrics", "latency", "--backend", "openobserve")
+    assert code == 2 and err.startswith("gateway-otel: metric='latency' is not a known metric: expected one of ")
+    code, _, err = run(capsys, "metrics", "inference_latency", "--percentile", "95", "--backend", "openobserve")
+    assert (code, err) == (2, "gateway-otel: percentile=95.0 is not valid: expected a number from 0 to 1\n")
+    code, _, err = run(capsys, "metrics", "cost", "--step", "soon", "--backend", "openobserve")
+    assert (code, err) == (
+        2,
+        "gateway-otel: --step='soon' is not valid: expected a duration such as 5m, 1h, 24h or 7d\n",
+    )
+    code, _, err = run(capsys, "stats", "--window", "0h", "--backend", "openobserve")
+    assert code == 2 and "--window='0h' is not valid" in err
+    assert oo.requests == []
+
+
+def test_stats_table_and_json(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    oo.answer(rows)
+    code, out, _ = run(capsys, "stats", "--backend", "openobserve")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["model", "calls", "errors", "input", "tok", "output", "tok", "cost", "p50", "ms",
+                                "p95", "ms", "p50", "ttft", "ms"]  # fmt: skip
+    assert [line.split()[:3] for line in lines[2:]] == [
+        ["openai/gpt-4o-mini", "2", "1"],
+        ["anthropic/claude-3.5-haiku", "1", "0"],
+        ["all", "3", "1"],
+    ]
+    oo.answer(rows)
+    code, out, _ = run(capsys, "stats", "--backend", "openobserve", "--json")
+    stats = json.loads(out)
+    assert [m["model"] for m in stats["models"]] == ["openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"]
+    mini = [r for r in rows if r.get("gen_ai_request_model") == "openai/gpt-4o-mini"]
+    assert stats["models"][0]["input_tokens"] == sum(r.get("gen_ai_usage_input_tokens", 0) for r in mini)
+    assert stats["total"]["calls"] == 3
+
+
+def test_logs_table(oo: FakeOpenObserve, capsys: Any) -> None:
+    oo.answer(
+        [{"_timestamp": 1740830460000000, "body": "chat m failed:\n429", "severity": "ERROR", "trace_id": "ab" * 16}]
+    )
+    code, out, _ = run(capsys, "logs", "--backend", "openobserve", "--severity", "error")
+    assert code == 0
+    assert oo.requests[0]["path"] == "/api/acme/_search?type=logs"
+    assert out.splitlines()[2].split() == ["2025-03-01", "12:01:00", "error", "ab" * 16, "chat", "m", "failed:", "429"]
+
+
+def test_report_writes_the_page(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any, tmp_path: Any) -> None:
+    oo.answer(rows)
+    target = tmp_path / "report.html"
+    code, out, _ = run(capsys, "report", "--html", str(target), "--backend", "openobserve", "--window", "1h")
+    assert (code, out) == (0, f"wrote {target} (3 calls, last 1h)\n")
+    page = target.read_text()
+    assert page.count('<svg class="chart"') == 3
+    assert 'data-model="anthropic/claude-3.5-haiku"' in page and 'data-model="openai/gpt-4o-mini"' in page
+
+
+def test_a_backend_failure_is_one_line_without_credentials(oo: FakeOpenObserve, capsys: Any) -> None:
+    oo.answers.append((401, {"code": 401, "message": "Unauthorized"}))
+    code, out, err = run(capsys, "stats", "--backend", "openobserve")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"gateway-otel: OpenObserve refused the query (401 at {oo.url}/api/acme/_search): check OPENOBSERVE_AUTH_TOKEN "
+        "(or OPENOBSERVE_EMAIL / OPENOBSERVE_PASSWORD) and OPENOBSERVE_ORG\n"
+    )
+
+
+def test_an_unconfigured_backend_names_the_variable(monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.delenv("OPENOBSERVE_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("GATEWAY_OTEL_DOTENV", "/nonexistent/.env")
+    code, _, err = run(capsys, "traces", "--backend", "openobserve")
+    assert code == 2
+    assert err.startswith("gateway-otel: the openobserve backend is not configured: OPENOBSERVE_AUTH_TOKEN is not set")
