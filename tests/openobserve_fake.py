@@ -32,6 +32,7 @@ class FakeOpenObserve:
                 fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 if fake.hang:
                     fake.release.wait(10)
+                    return  # the client gave up long ago; answering would only meet a closed socket
                 status, answer = fake.answers.pop(0) if fake.answers else (200, {"hits": []})
                 raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
