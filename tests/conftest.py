@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,8 @@ OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 
 # Telemetry bugs must fail the tests instead of being logged and swallowed.
 _internal.STRICT = True
+# A test that falls back to the default destination (the local store) never writes into the user's data directory.
+os.environ["GATEWAY_OTEL_LOCAL_PATH"] = os.path.join(tempfile.mkdtemp(prefix="gateway-otel-tests-"), "telemetry.db")
 
 
 @dataclass

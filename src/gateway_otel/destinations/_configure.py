@@ -1,11 +1,12 @@
 """`configure()`: tracer and meter providers that export to the chosen destinations.
 
 `instrument()` calls it only when the application has set no providers of its own. Destinations are named in the
-`destinations` argument or in `GATEWAY_OTEL_DESTINATIONS` (comma-separated); the default is `otlp`, configured by
-the standard `OTEL_EXPORTER_OTLP_*` variables. Variables come from the environment and from a `.env` file in the
-working directory (the environment wins). Each destination gets its own `DestinationProcessor`, so a slow or dead
-backend never delays the application or another destination. Every variable is read and checked here, once: a bad
-value fails now, with its name, instead of at the first export.
+`destinations` argument or in `GATEWAY_OTEL_DESTINATIONS` (comma-separated); the default is `otlp` when the
+standard `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` is set, else `local` (the SQLite store, announced once).
+Variables come from the environment and from a `.env` file in the working directory (the environment wins). Each
+destination gets its own `DestinationProcessor`, so a slow or dead backend never delays the application or another
+destination. Every variable is read and checked here, once: a bad value fails now, with its name, instead of at
+the first export.
 """
 
 from __future__ import annotations
@@ -99,8 +100,31 @@ def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
     return OtlpTarget(protocol, endpoint, headers, timeout)
 
 
+def _local_store(destination: Destination) -> Any:
+    from .._store import StoreConfig
+
+    return StoreConfig.from_options(destination.options)
+
+
+def _open_local(build: Any, destination: Destination) -> Any:
+    """A local exporter; a store that cannot be opened fails at set-up, naming the path and the variable."""
+    import sqlite3
+
+    try:
+        return build(_local_store(destination))
+    except (sqlite3.Error, OSError) as error:
+        raise ConfigurationError(
+            f"GATEWAY_OTEL_LOCAL_PATH: cannot open the local store {destination.endpoint}: {error}; "
+            "expected a writable file path"
+        ) from None
+
+
 def span_exporter(destination: Destination) -> SpanExporter:
     """The span exporter for `destination`, by its protocol."""
+    if destination.protocol == "sqlite":
+        from ._local import LocalSpanExporter
+
+        return _open_local(LocalSpanExporter, destination)  # type: ignore[no-any-return]
     if destination.protocol == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -139,6 +163,10 @@ def _log_exporter(destination: Destination) -> Any:
     endpoint = destination.logs_endpoint
     if endpoint is None:
         return None
+    if destination.protocol == "sqlite":
+        from ._local import log_exporter
+
+        return _open_local(log_exporter, destination)
     if destination.protocol == "console":
         try:
             from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter as ConsoleLogs
@@ -186,13 +214,42 @@ def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return {**load_dotenv(os.environ.get("GATEWAY_OTEL_DOTENV", ".env")), **os.environ}
 
 
+_OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def default_destinations(env: Mapping[str, str]) -> str:
+    """`GATEWAY_OTEL_DESTINATIONS`; else `otlp` when an OTLP endpoint is set; else `local`, the SQLite store."""
+    named = (env.get("GATEWAY_OTEL_DESTINATIONS") or "").strip()
+    if named:
+        return named
+    return "otlp" if _first(env, *_OTLP_ENDPOINTS) else "local"
+
+
+_announced = False
+
+
+def _announce_local(destination: Destination) -> None:
+    """Say once per process where telemetry goes when nobody chose, and how to choose."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    logger.warning(
+        "gateway_otel: no destination configured, so telemetry is stored locally in %s "
+        "(see it with `gateway-otel stats` or gateway_otel.Telemetry(); choose another destination with "
+        "GATEWAY_OTEL_DESTINATIONS=otlp|openobserve|arize|phoenix|console, or set OTEL_EXPORTER_OTLP_ENDPOINT)",
+        destination.endpoint,
+    )
+
+
 def resolve_destinations(
     destinations: str | Sequence[str | Destination] | None, env: Mapping[str, str]
 ) -> tuple[Destination, ...]:
-    """The destinations named by the argument or `GATEWAY_OTEL_DESTINATIONS` (default `otlp`), all checked."""
+    """The destinations named by the argument or `GATEWAY_OTEL_DESTINATIONS` (default: `default_destinations`),
+    all checked."""
     source = "destinations"
     if destinations is None:
-        source, destinations = "GATEWAY_OTEL_DESTINATIONS", env.get("GATEWAY_OTEL_DESTINATIONS") or "otlp"
+        source, destinations = "GATEWAY_OTEL_DESTINATIONS", default_destinations(env)
     items = destinations.split(",") if isinstance(destinations, str) else list(destinations)
     resolved: dict[str, Destination] = {}
     for item in items:
@@ -253,7 +310,8 @@ def configure(
     shutdown_timeout: float = 5.0,
 ) -> Providers:
     """Build SDK tracer and meter providers exporting to `destinations` (default: `GATEWAY_OTEL_DESTINATIONS`,
-    else `otlp`), and make them the global providers unless `set_global=False`.
+    else `otlp` when `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` is set, else `local`, which says so once), and make
+    them the global providers unless `set_global=False`.
 
     Each destination has its own queue of `max_queue_size` spans; shutting down waits at most `shutdown_timeout`
     seconds per destination.
@@ -292,6 +350,10 @@ def configure(
         if log_exporter is not None:
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors), logger_provider)
+    if destinations is None and not (env.get("GATEWAY_OTEL_DESTINATIONS") or "").strip():
+        for destination in enabled:
+            if destination.id == "local":
+                _announce_local(destination)
     if set_global:
         from opentelemetry._logs import set_logger_provider
 

@@ -10,6 +10,9 @@
 - `phoenix`: `PHOENIX_COLLECTOR_ENDPOINT` (http://localhost:6006), `PHOENIX_PROJECT_NAME` / `PHOENIX_PROJECT`
   (default), `PHOENIX_API_KEY`; traces.
 - `console`: traces and metrics to stdout.
+- `local`: traces and logs into a SQLite file, `GATEWAY_OTEL_LOCAL_PATH` (the per-user data directory's
+  `gateway-otel/telemetry.db`), with retention `GATEWAY_OTEL_LOCAL_MAX_AGE` (30d) and
+  `GATEWAY_OTEL_LOCAL_MAX_SIZE_MB` (500); the default when no destination is configured.
 
 Every destination also takes `GATEWAY_OTEL_<ID>_ENABLED` (true), `GATEWAY_OTEL_<ID>_PRIVACY_MODE` (false) and
 `GATEWAY_OTEL_<ID>_SAMPLING_RATE` (1.0), where `<ID>` is the preset name in upper case.
@@ -56,6 +59,8 @@ class Destination:
     """Where log records go; None when the backend takes no logs."""
     logs_headers: Mapping[str, str] | None = field(default=None, repr=False)
     """Headers for log records when they differ from the traces' (OpenObserve's logs stream)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Settings particular to one preset (the local store's path and retention)."""
 
     @property
     def masked_headers(self) -> dict[str, str]:
@@ -75,6 +80,7 @@ class Destination:
             "headers": self.masked_headers,
             "resource_attributes": dict(self.resource_attributes),
             "metrics_endpoint": self.metrics_endpoint,
+            **({"options": dict(self.options)} if self.options else {}),
         }
 
 
@@ -267,12 +273,26 @@ def _console(env: Mapping[str, str]) -> dict[str, Any]:
     return {"endpoint": "stdout", "protocol": "console", "metrics_endpoint": "stdout", "logs_endpoint": "stdout"}
 
 
+def _local(env: Mapping[str, str]) -> dict[str, Any]:
+    from .._store import store_config
+
+    config = store_config(env)
+    return {
+        "endpoint": str(config.path),
+        "protocol": "sqlite",
+        "metrics_endpoint": None,
+        "logs_endpoint": str(config.path),
+        "options": config.to_options(),
+    }
+
+
 PRESETS: dict[str, tuple[str, Callable[[Mapping[str, str]], dict[str, Any]]]] = {
     "otlp": ("OTLP", _otlp),
     "openobserve": ("OpenObserve", _openobserve),
     "arize": ("Arize AX", _arize),
     "phoenix": ("Phoenix", _phoenix),
     "console": ("Console", _console),
+    "local": ("Local (SQLite)", _local),
 }
 
 

@@ -1,0 +1,69 @@
+"""The `local` destination's exporters: spans and log records into the SQLite store (`gateway_otel._store`).
+
+They run on their processor's worker thread, like every exporter, so the application's calls never touch SQLite.
+Each exporter has its own connection; a batch that cannot be written (disk full, the lock held by another process
+for longer than the busy timeout) is reported as a failed export and counted by the `DestinationProcessor`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .._store import Store, StoreConfig
+
+logger = logging.getLogger("gateway_otel")
+
+
+class LocalSpanExporter(SpanExporter):
+    def __init__(self, config: StoreConfig) -> None:
+        self.store = Store(config)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self.store.write_spans(spans)
+        except (sqlite3.Error, OSError, RuntimeError) as error:
+            logger.debug("gateway_otel: local store: %s", error)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.store.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def log_exporter(config: StoreConfig) -> Any:
+    """The log record exporter, built on whichever base class this SDK release has."""
+    try:
+        from opentelemetry.sdk._logs.export import LogRecordExporter as Base
+        from opentelemetry.sdk._logs.export import LogRecordExportResult as Result
+    except ImportError:  # SDK < 1.39
+        from opentelemetry.sdk._logs.export import LogExporter as Base  # type: ignore[attr-defined,no-redef]
+        from opentelemetry.sdk._logs.export import LogExportResult as Result  # type: ignore[attr-defined,no-redef]
+
+    class LocalLogExporter(Base):  # type: ignore[misc,valid-type]
+        def __init__(self) -> None:
+            self.store = Store(config)
+
+        def export(self, batch: Sequence[Any]) -> Any:
+            try:
+                self.store.write_logs(batch)
+            except (sqlite3.Error, OSError, RuntimeError) as error:
+                logger.debug("gateway_otel: local store: %s", error)
+                return Result.FAILURE
+            return Result.SUCCESS
+
+        def shutdown(self) -> None:
+            self.store.close()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    return LocalLogExporter()
