@@ -29,15 +29,20 @@ __all__ = [
 ]
 
 
-def instrument(tracer_provider: Any = None, meter_provider: Any = None, **options: Any) -> None:
+def instrument(
+    tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None, **options: Any
+) -> None:
     """Trace every openai call from now on. Idempotent.
 
     Uses the given providers, else the application's global ones; when the application has set none,
     `configure()` sets providers that export where `GATEWAY_OTEL_DESTINATIONS` / `OTEL_EXPORTER_OTLP_*` say.
     `options` are the fields of `Settings` (`capture_content`, `max_content_length`, `gateway`); a bad value
-    raises `ConfigurationError` naming it.
+    raises `ConfigurationError` naming it. Failed calls are also OpenTelemetry log records (in their span's trace)
+    through `logger_provider`, else the global one.
     """
-    GatewayInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+    GatewayInstrumentor().instrument(
+        tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider, **options
+    )
 
 
 def uninstrument() -> None:

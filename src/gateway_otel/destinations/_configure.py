@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .._settings import ConfigurationError
 from ._presets import PRESETS, Destination, resolve
-from ._processor import DestinationProcessor, GuardedMetricExporter
+from ._processor import DestinationProcessor, GuardedMetricExporter, private_log_exporter
 
 logger = logging.getLogger("gateway_otel")
 
@@ -347,6 +347,8 @@ def configure(
     logger_provider = LoggerProvider(resource=resource)
     for destination in enabled:
         log_exporter = _log_exporter(destination)
+        if log_exporter is not None and destination.privacy_mode:
+            log_exporter = private_log_exporter(log_exporter)
         if log_exporter is not None:
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors), logger_provider)

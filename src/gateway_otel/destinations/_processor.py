@@ -265,3 +265,35 @@ class DestinationProcessor(SpanProcessor):
             "dropped": self.dropped,
             "sampled_out": self.sampled_out,
         }
+
+
+def _log_without_content(item: Any) -> Any:
+    """A copy of an exported log record (`ReadableLogRecord`, or `LogData` before SDK 1.39) minus content."""
+    import copy
+
+    record = copy.copy(item.log_record)
+    record.attributes = without_content(record.attributes or {})
+    clone = copy.copy(item)
+    object.__setattr__(clone, "log_record", record)
+    return clone
+
+
+def private_log_exporter(exporter: Any) -> Any:
+    """`exporter` for a destination in privacy mode: log records lose their prompt and completion attributes."""
+    return _PrivateLogs(exporter)
+
+
+class _PrivateLogs:
+    """Duck-typed log exporter (the SDK's processors only call these three methods)."""
+
+    def __init__(self, exporter: Any) -> None:
+        self._exporter = exporter
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        return self._exporter.export([_log_without_content(item) for item in batch])
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self._exporter.force_flush(timeout_millis))

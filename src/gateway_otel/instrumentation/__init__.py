@@ -11,6 +11,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from .._settings import Settings
 from .._version import __version__
+from . import _logs
 from ._invocation import Telemetry
 from ._metrics import Instruments
 from ._patch import patch, unpatch
@@ -31,8 +32,9 @@ def _providers_unset() -> bool:
 class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments `openai` (1.x, 2.x, 3.x): chat, completions, embeddings and Responses calls, sync and async.
 
-    `instrument(tracer_provider=None, meter_provider=None, **options)`; the options are the fields of
-    `gateway_otel.Settings`. When the application has set no providers, `gateway_otel.configure()` sets them.
+    `instrument(tracer_provider=None, meter_provider=None, logger_provider=None, **options)`; the options are the
+    fields of `gateway_otel.Settings`; failed calls become log records through `logger_provider` (else the global
+    one). When the application has set no providers, `gateway_otel.configure()` sets them.
     Registered under the `opentelemetry_instrumentor` entry point as `gateway_otel`, so `opentelemetry-instrument`
     loads it.
     """
@@ -51,6 +53,7 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         tracer_provider = kwargs.pop("tracer_provider", None)
         meter_provider = kwargs.pop("meter_provider", None)
+        logger_provider = kwargs.pop("logger_provider", None)
         settings = Settings.load(**kwargs)
         if tracer_provider is None and meter_provider is None and _providers_unset():
             from ..destinations import configure
@@ -58,9 +61,11 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             configure()
         tracer = trace.get_tracer("gateway_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
+        _logs.use(logger_provider)
         self._restore = patch(Telemetry(tracer, Instruments(meter), settings))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _logs.stop()
         if self._restore:
             unpatch(self._restore)
         self._restore = None

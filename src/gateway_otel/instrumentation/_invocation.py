@@ -21,6 +21,7 @@ from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, detect_gateway, gateway_by_name, header_facts, reads_headers
 from . import _attributes as A
 from ._endpoints import Endpoint, find_endpoint
+from ._logs import emit_failure
 from ._metrics import Instruments
 from ._raw import wrap_raw_response
 from ._response import ResponseRecord
@@ -313,6 +314,8 @@ class Invocation:
             elif attrs.get("gateway.stream.outcome", "completed") == "completed":
                 span.set_status(_OK)
         span.end()
+        if error is not None:
+            emit_failure(self, attrs, exc)
         if settings.metrics:
             self._record_metrics(duration, record, error, stream)
 
