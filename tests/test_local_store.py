@@ -154,7 +154,8 @@ def test_real_calls_are_stored_as_exact_rows(local: Any, sim: GatewaySimulator) 
     first_chunk = exported[2].attributes["gen_ai.response.time_to_first_chunk"]  # type: ignore[index]
     assert stream["ttft_ms"] == pytest.approx(first_chunk * 1000)
     assert [r["ttft_ms"] for r in (stored[0], stored[1], stored[3])] == [None, None, None]
-    assert stored[3]["status_message"] == "429: Error code: 429 - Provider returned error"
+    assert stored[3]["status_message"] == exported[3].status.description
+    assert stored[3]["status_message"].startswith("429: Error code: 429 - ")
     assert providers.stats()["local"] == {"exported": 4, "failed": 0, "dropped": 0, "sampled_out": 0}
 
 
@@ -404,8 +405,10 @@ def test_several_processes_write_one_file_at_once(tmp_path: Path) -> None:
         )
         for w in range(workers)
     ]
-    assert [p.stdout.readline() for p in procs] == ["ready\n"] * workers  # type: ignore[union-attr]
-    go.touch()
+    try:
+        assert [p.stdout.readline() for p in procs] == ["ready\n"] * workers  # type: ignore[union-attr]
+    finally:
+        go.touch()  # also releases the others when one writer failed to start
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [(p.returncode, out.strip()) for p, (out, _) in zip(procs, outputs, strict=True)] == [(0, "0")] * workers, [
         err for _, err in outputs

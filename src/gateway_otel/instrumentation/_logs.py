@@ -74,7 +74,7 @@ def failure_record(name: str, attrs: Mapping[str, Any], message: str | None) -> 
     if message:
         kept["exception.message"] = message
     error = kept.get("error.type", "error")
-    detail = message or kept.get("gateway.error.message")
+    detail = kept.get("gateway.error.message") or message
     return f"{name} failed: {error}{f': {detail}' if detail else ''}", kept
 
 
