@@ -43,6 +43,8 @@ def test_a_failing_backend_never_affects_the_application(sim: Any, caplog: Any, 
             ]
         finally:
             gateway_otel.uninstrument()
+        # Each export attempt that hung (until the 1 s timeout) took at most a queue's worth of spans.
+        attempts = sum(path.endswith("/v1/traces") for path, _, _ in receiver.requests)
         assert [r.choices[0].message.content for r in replies] == [f"Simulated reply to: q{i}" for i in range(CALLS)]
 
         shutdown = threading.Thread(target=providers.shutdown, daemon=True)
@@ -53,8 +55,9 @@ def test_a_failing_backend_never_affects_the_application(sim: Any, caplog: Any, 
     [stats] = providers.stats().values()
     assert stats["exported"] == 0
     if fault == "hang":
-        # One batch is stuck in the backend and one more fits the queue: every other span is dropped, counted.
-        assert CALLS - 2 * QUEUE <= stats["dropped"] <= CALLS - QUEUE
+        # Batches stuck in the backend (one per attempt, plus one whose request was still on its way) and one more
+        # queue's worth hold spans; every other span is dropped, counted. On a fast machine that is one attempt.
+        assert CALLS - QUEUE * (attempts + 2) <= stats["dropped"] <= CALLS - QUEUE
     else:
         assert stats["failed"] > 0
     assert stats["dropped"] + stats["failed"] <= CALLS
