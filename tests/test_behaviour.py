@@ -247,10 +247,12 @@ def test_gateway_option_overrides_detection(make_telemetry: Any, sim: Any) -> No
 def test_public_api_is_pinned() -> None:
     assert sorted(gateway_otel.__all__) == sorted(
         [
+            "AsyncTelemetry",
             "ConfigurationError",
             "GatewayInstrumentor",
             "Providers",
             "Settings",
+            "Telemetry",
             "__version__",
             "configure",
             "instrument",

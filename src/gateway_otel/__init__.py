@@ -15,12 +15,15 @@ from ._version import __version__
 from .destinations import Providers, configure
 from .instrumentation import GatewayInstrumentor
 from .instrumentation._propagation import trace_metadata
+from .query import AsyncTelemetry, Telemetry
 
 __all__ = [
+    "AsyncTelemetry",
     "ConfigurationError",
     "GatewayInstrumentor",
     "Providers",
     "Settings",
+    "Telemetry",
     "__version__",
     "configure",
     "instrument",

@@ -17,7 +17,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -428,23 +428,3 @@ def _drop_oldest(conn: sqlite3.Connection, fraction: float) -> int:
             cutoff = conn.execute("SELECT time_ns FROM logs ORDER BY time_ns LIMIT 1 OFFSET ?", (skip,)).fetchone()
             conn.execute("DELETE FROM logs WHERE time_ns <= ?", (cutoff[0],))
         return dropped
-
-
-# --- reading -------------------------------------------------------------------------------------------------------
-
-
-def select(
-    conn: sqlite3.Connection, table: str, where: Iterable[tuple[str, Any]], order: str, limit: int | None
-) -> list[sqlite3.Row]:
-    """Rows of `table` matching every `(condition with one ?, value)` pair, in `order`, at most `limit`."""
-    conditions = list(where)
-    sql = f"SELECT * FROM {table}"
-    if conditions:
-        sql += " WHERE " + " AND ".join(c for c, _ in conditions)
-    sql += f" ORDER BY {order}"
-    params = [v for _, v in conditions]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    conn.row_factory = sqlite3.Row
-    return list(conn.execute(sql, params))

@@ -1,0 +1,34 @@
+"""Query backends by name: `Telemetry(backend="local")` looks the name up here.
+
+Each entry builds a `Backend` from keyword options (those the user passed to `Telemetry(...)`); it reads the same
+variables as the destination preset of the same name, so a process queries where it exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._model import Backend
+
+
+def _local(**options: Any) -> Backend:
+    from ._local import LocalBackend
+
+    return LocalBackend(**options)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "local": _local,
+}
+
+
+def make_backend(name: str, **options: Any) -> Backend:
+    """The backend called `name`; `ValueError` naming the ones there are when it is not one of them."""
+    factory = BACKENDS.get(name.strip().lower()) if isinstance(name, str) else None
+    if factory is None:
+        raise ValueError(f"backend={name!r} is not valid: expected one of {', '.join(BACKENDS)} or a Backend object")
+    try:
+        return factory(**options)
+    except TypeError as error:
+        raise ValueError(f"backend={name!r} does not take these options: {error}") from None

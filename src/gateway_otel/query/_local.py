@@ -1,0 +1,139 @@
+"""The `local` query backend: reads the SQLite store the `local` destination writes (`gateway_otel._store`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._store import SEVERITY_FLOOR, StoreConfig, connect, store_config
+from ._model import LogQuery, LogRow, QueryError, SpanQuery, SpanRow
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+def _time(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def span_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
+    """A `SpanRow` from a `spans` row (attributes and events only with `detail`)."""
+    return SpanRow(
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["parent_span_id"],
+        name=row["name"],
+        start_time=_time(row["start_ns"]),
+        end_time=_time(row["end_ns"]),
+        duration_ms=row["duration_ms"],
+        status=row["status"],
+        status_message=row["status_message"],
+        operation=row["operation"],
+        model=row["model"],
+        request_model=row["request_model"],
+        provider=row["provider"],
+        gateway=row["gateway"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cost=row["cost"],
+        time_to_first_token_ms=row["ttft_ms"],
+        project_name=row["project_name"],
+        session_id=row["session_id"],
+        attributes=json.loads(row["attributes"]) if detail else {},
+        events=tuple(json.loads(row["events"])) if detail else (),
+    )
+
+
+def log_row(row: Mapping[str, Any]) -> LogRow:
+    return LogRow(
+        time=_time(row["time_ns"]),
+        severity=row["severity"],
+        body=row["body"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        project_name=row["project_name"],
+        attributes=json.loads(row["attributes"]),
+    )
+
+
+class LocalBackend:
+    """Queries the local store; `path` defaults to where the `local` destination writes (same variables)."""
+
+    name = "local"
+
+    def __init__(self, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> None:
+        import os
+
+        config = store_config(os.environ if environ is None else environ)
+        self.path = Path(path).expanduser() if path is not None else config.path
+        self._config = StoreConfig(self.path, config.max_age_seconds, config.max_bytes)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self._conn = connect(self.path, create=False)
+            except FileNotFoundError:
+                raise QueryError(
+                    f"no local store at {self.path}: nothing has been stored there yet (instrument an application "
+                    "with no destination configured, or run `gateway-otel demo`; GATEWAY_OTEL_LOCAL_PATH names "
+                    "another file)"
+                ) from None
+            self._conn.row_factory = sqlite3.Row
+        return self._conn
+
+    def _rows(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return list(self._connection().execute(sql, params))
+            except sqlite3.Error as error:
+                raise QueryError(f"cannot read the local store {self.path}: {error}") from None
+
+    def spans(self, query: SpanQuery) -> list[SpanRow]:
+        where = ["start_ns >= ?", "start_ns <= ?"]
+        params: list[Any] = [_ns(query.start), _ns(query.end)]
+        if query.trace_id is not None:
+            where.append("trace_id = ?")
+            params.append(query.trace_id)
+        if query.project_name is not None:
+            where.append("project_name = ?")
+            params.append(query.project_name)
+        if query.model is not None:
+            where.append("(model = ? OR request_model = ?)")
+            params += [query.model, query.model]
+        if query.status is not None:
+            where.append("status = ?")
+            params.append(query.status)
+        if query.session_id is not None:
+            where.append("session_id = ?")
+            params.append(query.session_id)
+        sql = f"SELECT * FROM spans WHERE {' AND '.join(where)} ORDER BY start_ns DESC, span_id"
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        return [span_row(r, query.detail) for r in self._rows(sql, params)]
+
+    def logs(self, query: LogQuery) -> list[LogRow]:
+        where = ["time_ns >= ?", "time_ns <= ?"]
+        params: list[Any] = [_ns(query.start), _ns(query.end)]
+        if query.severity is not None:
+            where.append("severity_number >= ?")
+            params.append(SEVERITY_FLOOR[query.severity])
+        if query.project_name is not None:
+            where.append("project_name = ?")
+            params.append(query.project_name)
+        sql = f"SELECT * FROM logs WHERE {' AND '.join(where)} ORDER BY time_ns DESC, id DESC LIMIT ?"
+        return [log_row(r) for r in self._rows(sql, [*params, query.limit])]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
