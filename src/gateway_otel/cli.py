@@ -223,6 +223,25 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
+def _add_demo(commands: Any) -> None:
+    from ._demo import demo_path
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a sample workload through the simulator (no keys, no network), store it locally, show the stats",
+    )
+    demo.add_argument("--live", action="store_true", help="send it to OpenRouter's free models (OPENROUTER_API_KEY)")
+    demo.add_argument("--path", help=f"the SQLite file to store into, emptied first (default: {demo_path()})")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._demo import run_demo
+
+    return run_demo(path=Path(args.path) if args.path else None, live=args.live, out=sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway-otel", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gateway-otel {__version__}")
@@ -245,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._cli_query import add_query_commands, run_query_command
 
     add_query_commands(commands)
+    _add_demo(commands)
     args = parser.parse_args(argv)
     if args.command in QUERY_COMMANDS:
         return run_query_command(args)
@@ -259,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             return _openrouter(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "demo":
+            return _demo(args)
     except (ConfigurationError, LookupError) as error:
         print(f"gateway-otel: {error}", file=sys.stderr)
         return 2

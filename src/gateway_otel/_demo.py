@@ -1,0 +1,238 @@
+"""`gateway-otel demo`: see what the package records in one command, with no keys and no network.
+
+It starts the gateway simulator on 127.0.0.1, sends an instrumented sample workload through the real `openai` client
+(several models; sync, async and streamed calls; a tool call; one failing call), stores the telemetry in a local
+SQLite file, and prints the per-model stats and the latest traces read back through the query API. With `--live`
+and `OPENROUTER_API_KEY`, the same workload goes to OpenRouter's free models instead.
+
+The demo writes its own file (`demo.db` next to the default store, emptied at each run) so that simulated calls
+never mix with an application's real telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-001")
+LIVE_MODELS = ("openai/gpt-oss-20b:free", "meta-llama/llama-3.3-70b-instruct:free", "google/gemma-3-27b-it:free")
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+APP_HEADERS = {"HTTP-Referer": "https://github.com/gateway-otel", "X-Title": "gateway-otel demo"}
+
+
+def demo_path(env: dict[str, str] | None = None) -> Path:
+    """Where the demo stores by default: `demo.db` beside the default local store."""
+    from ._store import default_path
+
+    return default_path(env).with_name("demo.db")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The models to call, and how to make the one failing call."""
+
+    models: Sequence[str]
+    failing_model: str
+    failing_headers: dict[str, str]
+
+
+def sim_workload() -> Workload:
+    from .simulator import SCENARIO_HEADER
+
+    return Workload(SIM_MODELS, SIM_MODELS[0], {SCENARIO_HEADER: "error-429"})
+
+
+def live_workload() -> Workload:
+    return Workload(LIVE_MODELS, "gateway-otel/no-such-model", {})
+
+
+def _line(out: TextIO, kind: str, model: str, outcome: str, started: float) -> None:
+    print(f"  {kind:<8} {model:<30} {outcome:<34} {(time.perf_counter() - started) * 1000:6.0f} ms", file=out)
+
+
+def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> None:
+    """The sample traffic: a sync chat per model, the same concurrently with the async client, a stream per model,
+    a tool call and one failing call. Errors are expected for the failing call only; others are reported and the
+    demo goes on."""
+    import openai
+
+    prompt = [{"role": "user", "content": "In one sentence: why do LLM calls need tracing?"}]
+    for model in workload.models:
+        started = time.perf_counter()
+        try:
+            reply = client.chat.completions.create(model=model, messages=prompt, max_tokens=80)
+            _line(out, "sync", model, f"ok, {reply.usage.total_tokens if reply.usage else '?'} tokens", started)
+        except openai.OpenAIError as error:
+            _line(out, "sync", model, f"failed: {type(error).__name__}", started)
+
+    async def concurrent() -> None:
+        async def one(model: str) -> None:
+            started = time.perf_counter()
+            try:
+                await aclient.chat.completions.create(model=model, messages=prompt, max_tokens=80)
+                _line(out, "async", model, "ok", started)
+            except openai.OpenAIError as error:
+                _line(out, "async", model, f"failed: {type(error).__name__}", started)
+
+        await asyncio.gather(*(one(m) for m in workload.models))
+        await aclient.close()
+
+    asyncio.run(concurrent())
+    for model in workload.models:
+        started = time.perf_counter()
+        try:
+            chunks = 0
+            for _ in client.chat.completions.create(model=model, messages=prompt, max_tokens=80, stream=True):
+                chunks += 1
+            _line(out, "stream", model, f"ok, {chunks} chunks", started)
+        except openai.OpenAIError as error:
+            _line(out, "stream", model, f"failed: {type(error).__name__}", started)
+    model = workload.models[0]
+    started = time.perf_counter()
+    try:
+        reply = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[WEATHER_TOOL]
+        )
+        calls = reply.choices[0].message.tool_calls or []
+        _line(out, "tool", model, f"ok, {calls[0].function.name}()" if calls else "ok, no tool call", started)
+    except openai.OpenAIError as error:
+        _line(out, "tool", model, f"failed: {type(error).__name__}", started)
+    started = time.perf_counter()
+    try:
+        client.chat.completions.create(
+            model=workload.failing_model, messages=prompt, extra_headers=workload.failing_headers
+        )
+        _line(out, "failing", workload.failing_model, "unexpectedly ok", started)
+    except openai.OpenAIError as error:
+        _line(out, "failing", workload.failing_model, f"failed as planned: {type(error).__name__}", started)
+
+
+@contextlib.contextmanager
+def _gateway(live: bool, api_key: str | None) -> Iterator[tuple[str, str, Workload]]:
+    """(base URL, API key, workload): OpenRouter for `live`, else a simulator served on 127.0.0.1."""
+    if live:
+        yield OPENROUTER_URL, api_key or "", live_workload()
+        return
+    from .simulator import serve
+
+    with serve("127.0.0.1", 0) as running:
+        yield running.url, "sk-or-demo-not-a-real-key", sim_workload()
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report(path: Path, out: TextIO, *, latest: int = 10) -> None:
+    """The per-model stats table and the latest traces of the store at `path`, read through the query API."""
+    from .query import Telemetry
+    from .query._stats import STATS_HEADERS, model_stats, total_stats
+
+    with Telemetry("local", path=path) as telemetry:
+        spans = telemetry.traces.query(time_window="1h", detail=False, limit=10_000).spans
+        logs = telemetry.logs.query(severity="error", time_window="1h").records
+    stats = model_stats(spans)
+    print("\nPer model (last hour)", file=out)
+    print(_table([s.cells() for s in [*stats, total_stats(spans)]], STATS_HEADERS), file=out)
+    print(f"\nLatest {min(latest, len(spans))} traces", file=out)
+    rows = [
+        (
+            s.start_time.astimezone().strftime("%H:%M:%S"),
+            s.trace_id[:16],
+            s.name,
+            s.status,
+            f"{s.duration_ms:.0f} ms",
+            "-" if s.time_to_first_token_ms is None else f"{s.time_to_first_token_ms:.0f} ms",
+            "-" if s.total_tokens is None else s.total_tokens,
+            "-" if s.cost is None else f"${s.cost:.6f}",
+        )
+        for s in spans[:latest]
+    ]
+    print(_table(rows, ("time", "trace", "span", "status", "latency", "ttft", "tokens", "cost")), file=out)
+    if logs:
+        print(f"\nError log records ({len(logs)})", file=out)
+        for record in logs[:5]:
+            print(
+                f"  {record.time.astimezone().strftime('%H:%M:%S')}  trace {record.trace_id}  {record.body}", file=out
+            )
+
+
+def run_demo(
+    *,
+    path: Path | None = None,
+    live: bool = False,
+    environ: dict[str, str] | None = None,
+    out: TextIO,
+    on_ready: Callable[[str], None] | None = None,
+) -> int:
+    """Run the workload into a fresh store at `path` (default `demo_path()`) and print the report; the exit code."""
+    import openai
+    from opentelemetry.sdk.resources import Resource
+
+    from . import instrument, uninstrument
+    from .destinations import configure
+
+    env = dict(os.environ if environ is None else environ)
+    api_key = env.get("OPENROUTER_API_KEY", "").strip() or None
+    if live and api_key is None:
+        print(
+            "gateway-otel demo: --live needs OPENROUTER_API_KEY (https://openrouter.ai/settings/keys)", file=sys.stderr
+        )
+        return 2
+    target = Path(path).expanduser() if path is not None else demo_path(env)
+    for suffix in ("", "-wal", "-shm"):  # a fresh file: the report shows this run only
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    with _gateway(live, api_key) as (base_url, key, workload):
+        where = (
+            "OpenRouter (live, free models)" if live else f"the gateway simulator at {base_url} (no keys, no network)"
+        )
+        print(f"gateway-otel demo: sending a sample workload to {where}", file=out)
+        if on_ready is not None:
+            on_ready(base_url)
+        providers = configure(
+            "local",
+            environ={"GATEWAY_OTEL_LOCAL_PATH": str(target)},
+            set_global=False,
+            resource=Resource.create({"service.name": "gateway-otel-demo"}),
+        )
+        instrument(
+            tracer_provider=providers.tracer_provider,
+            meter_provider=providers.meter_provider,
+            logger_provider=providers.logger_provider,
+        )
+        try:
+            options: dict[str, Any] = {"base_url": base_url, "api_key": key, "max_retries": 0, "timeout": 60}
+            options["default_headers"] = APP_HEADERS
+            client, aclient = openai.OpenAI(**options), openai.AsyncOpenAI(**options)
+            run_workload(client, aclient, workload, out)
+            client.close()
+        finally:
+            uninstrument()
+            providers.shutdown()
+    print(f"\nStored in {target}", file=out)
+    report(target, out)
+    print(
+        f"\nExplore it: GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel traces, or in Python "
+        f"gateway_otel.Telemetry(path={str(target)!r}).traces.query()",
+        file=out,
+    )
+    return 0

@@ -1,0 +1,126 @@
+"""`gateway-otel demo`, end to end: the real command in a fresh process, with no keys and no network; and its
+`--live` argument handling (the live run itself needs OpenRouter)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway_otel import cli
+
+SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-001")
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEWAY_OTEL_", "OTEL_", "OPENROUTER_", "OPENAI_", "HTTP_PROXY", "HTTPS_PROXY"))
+    }
+    return {**env, "HOME": str(tmp_path / "home"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+
+
+def test_demo_runs_the_workload_and_prints_stats_and_traces(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway_otel.cli", "demo"],
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    path = tmp_path / "xdg" / "gateway-otel" / "demo.db"
+    assert re.search(r"sending a sample workload to the gateway simulator at http://127\.0\.0\.1:\d+/api/v1", out)
+    assert f"Stored in {path}\n" in out
+    assert "no destination configured" not in done.stderr
+    conn = sqlite3.connect(path)
+    spans = conn.execute("SELECT model, status, input_tokens, ttft_ms, attributes FROM spans").fetchall()
+    logs = conn.execute("SELECT severity, body, trace_id FROM logs").fetchall()
+    failed_trace = conn.execute("SELECT trace_id FROM spans WHERE status = 'error'").fetchall()
+    conn.close()
+    # 3 sync + 3 async + 3 streamed + 1 tool call + 1 failing call
+    assert len(spans) == 11
+    assert sorted({m for m, *_ in spans}) == sorted(SIM_MODELS)
+    assert [s for _, s, *_ in spans].count("error") == 1
+    assert sum(ttft is not None for *_, ttft, _ in spans) == 3
+    assert sum('"gen_ai.tool.definitions"' in attrs for *_, attrs in spans) == 1
+    assert [(severity, trace) for severity, _, trace in logs] == [("error", failed_trace[0][0])]
+    # the stats table: one row per model and a total, with errors and tokens
+    table = out.split("Per model (last hour)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert table[0].split() == [
+        "model",
+        "calls",
+        "errors",
+        "input",
+        "tok",
+        "output",
+        "tok",
+        "cost",
+        "p50",
+        "ms",
+        "p95",
+        "ms",
+        "p50",
+        "ttft",
+        "ms",
+    ]
+    rows = {line.split()[0]: line.split() for line in table[2:]}
+    assert set(rows) == {*SIM_MODELS, "all"}
+    assert rows["openai/gpt-4o-mini"][1:3] == ["5", "1"]  # sync, async, stream, tool, failing; one error
+    assert rows["all"][1:3] == ["11", "1"]
+    assert "Latest 10 traces" in out
+    assert "chat openai/gpt-4o-mini" in out.split("Latest 10 traces", 1)[1]
+    assert "failed as planned: RateLimitError" in out
+    assert "Error log records (1)" in out
+
+
+def test_demo_path_option_and_a_second_run_starts_fresh(tmp_path: Path) -> None:
+    target = tmp_path / "mine.db"
+    env = _clean_env(tmp_path)
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway_otel.cli", "demo", "--path", str(target)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(target)
+    assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 11
+    conn.close()
+
+
+def test_live_needs_a_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    assert cli.main(["demo", "--live"]) == 2
+    captured = capsys.readouterr()
+    assert "gateway-otel demo: --live needs OPENROUTER_API_KEY" in captured.out + captured.err
+
+
+def test_live_uses_openrouter_free_models() -> None:
+    from gateway_otel import _demo
+
+    workload = _demo.live_workload()
+    assert all(m.endswith(":free") for m in workload.models)
+    assert len(set(workload.models)) == 3
+    assert workload.failing_headers == {}
+    assert _demo.OPENROUTER_URL == "https://openrouter.ai/api/v1"
+    with _demo._gateway(True, "sk-or-v1-x") as (url, key, chosen):
+        assert (url, key, chosen) == ("https://openrouter.ai/api/v1", "sk-or-v1-x", workload)
+
+
+def test_help_lists_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--live" in help_text and "--path" in help_text
