@@ -151,11 +151,12 @@ def test_bad_metric_parameters_fail_before_any_query(oo: FakeOpenObserve, capsys
     code, _, err = run(capsys, "metrics", "latency", "--backend", "openobserve")
     assert code == 2 and err.startswith("gateway-otel: metric='latency' is not a known metric: expected one of ")
     code, _, err = run(capsys, "metrics", "inference_latency", "--percentile", "95", "--backend", "openobserve")
-    assert (code, err) == (2, "gateway-otel: percentile=95.0 is not valid: expected a number from 0 to 1\n")
+    assert (code, err) == (2, "gateway-otel: percentile=95.0 is not valid: expected a number from 0 to 1 (e.g. 0.95)\n")
     code, _, err = run(capsys, "metrics", "cost", "--step", "soon", "--backend", "openobserve")
     assert (code, err) == (
         2,
-        "gateway-otel: --step='soon' is not valid: expected a duration such as 5m, 1h, 24h or 7d\n",
+        "gateway-otel: --step='soon' is not valid: expected a positive number followed by s, m, h, d or w, "
+        "such as 5m, 1h, 24h or 7d\n",
     )
     code, _, err = run(capsys, "stats", "--window", "0h", "--backend", "openobserve")
     assert code == 2 and "--window='0h' is not valid" in err
@@ -219,3 +220,44 @@ def test_an_unconfigured_backend_names_the_variable(monkeypatch: Any, capsys: An
     code, _, err = run(capsys, "traces", "--backend", "openobserve")
     assert code == 2
     assert err.startswith("gateway-otel: the openobserve backend is not configured: OPENOBSERVE_AUTH_TOKEN is not set")
+
+
+def test_the_default_backend_is_the_local_store(monkeypatch: Any, capsys: Any, tmp_path: Any, sim: Any) -> None:
+    """Real calls into the local SQLite store, then the commands without --backend read them back."""
+    import gateway_otel
+
+    store = tmp_path / "store.db"
+    monkeypatch.setenv("GATEWAY_OTEL_LOCAL_PATH", str(store))
+    monkeypatch.setenv("GATEWAY_OTEL_DOTENV", "/nonexistent/.env")
+    providers = gateway_otel.configure("local", environ={"GATEWAY_OTEL_LOCAL_PATH": str(store)}, set_global=False)
+    gateway_otel.instrument(
+        tracer_provider=providers.tracer_provider,
+        meter_provider=providers.meter_provider,
+        logger_provider=providers.logger_provider,
+    )
+    try:
+        client = make_client(sim)
+        replies = [
+            client.chat.completions.create(model=m, messages=[{"role": "user", "content": "hi"}])
+            for m in ("openai/gpt-4o-mini", "openai/gpt-4o-mini", "mistralai/mistral-small")
+        ]
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="sim/error-429", messages=[{"role": "user", "content": "x"}])
+    finally:
+        gateway_otel.uninstrument()
+        providers.shutdown()
+
+    code, out, _ = run(capsys, "stats", "--json")
+    assert code == 0
+    stats = json.loads(out)
+    assert stats["total"]["calls"] == 4 and stats["total"]["errors"] == 1
+    assert stats["models"][0]["model"] == replies[0].model and stats["models"][0]["calls"] == 2
+    assert stats["total"]["cost"] == pytest.approx(sum(r.usage.cost for r in replies))
+
+    code, out, _ = run(capsys, "traces", "--status", "error")
+    assert code == 0 and len(out.splitlines()) == 3 and " error " in out.splitlines()[2]
+    code, out, _ = run(capsys, "logs", "--severity", "error", "--json")
+    (record,) = json.loads(out)["records"]
+    assert record["severity"] == "error" and record["trace_id"]
+    code, out, _ = run(capsys, "metrics", "inference_requests_total", "--json")
+    assert json.loads(out)["series"][0]["points"][0][1] == 4

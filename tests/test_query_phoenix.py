@@ -176,3 +176,22 @@ def test_the_cli_reads_phoenix(exported: dict[str, Any], monkeypatch: Any, capsy
     assert capsys.readouterr().err == (
         "gateway-otel: Phoenix stores traces only, not log records: query logs with the local or openobserve backend\n"
     )
+
+
+def test_the_telemetry_client_reads_phoenix(exported: dict[str, Any]) -> None:
+    from gateway_otel import Telemetry
+
+    env = {"PHOENIX_COLLECTOR_ENDPOINT": exported["url"], "PHOENIX_PROJECT_NAME": PROJECT}
+    with Telemetry("phoenix", environ=env) as telemetry:
+        errors = telemetry.traces.query(status="error", time_window="1h")
+        assert [(s.model, s.status) for s in errors.spans] == [("openai/gpt-4o-mini", "error")]
+        mini = telemetry.traces.query(model="openai/gpt-4o-mini", time_window="1h", limit=2)
+        assert len(mini.spans) == 2 and all(s.model == "openai/gpt-4o-mini" for s in mini.spans)
+        usage = telemetry.metrics.query("model_usage", time_window="1h")
+        assert {s.labels["model"]: s.points[0][1] for s in usage.series} == {
+            "anthropic/claude-3.5-haiku": 1.0,
+            "openai/gpt-4o-mini": 3.0,
+        }
+        assert telemetry.metrics.query("error_rate", time_window="1h").value == 0.25
+        with pytest.raises(QueryError, match="Phoenix stores traces only"):
+            telemetry.logs.query()

@@ -1,8 +1,9 @@
 """The query commands of `gateway-otel`: traces, trace, metrics, stats, logs and report.
 
-Each reads one backend (`--backend openobserve|phoenix`, configured by the same variables as the destination
-of that name) and prints a table or, with `--json`, the result's plain JSON. Paging through a remote backend shows a
-running count on stderr when stderr is a terminal. Tables show times in UTC.
+Each asks the `Telemetry` client a program would use, over one backend (`--backend local|openobserve|phoenix`,
+configured by the same variables as the destination of that name) and prints a table or, with `--json`, the
+result's plain JSON. Paging through a remote backend shows a running count on stderr when stderr is a terminal.
+Tables show times in UTC.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .query._model import Backend, LogQuery, LogRow, MetricsResult, QueryError, SpanQuery, SpanRow
+from ._durations import parse_duration
+from .query._model import LogRow, MetricsResult, QueryError, SpanQuery, SpanRow, TracesResult
 
-BACKENDS = ("openobserve", "phoenix")
+if TYPE_CHECKING:
+    from .query import Telemetry
+
+BACKENDS = ("local", "openobserve", "phoenix")
+TRACE_LIMIT = 100_000  # the most spans `trace` shows
 COMMANDS = ("traces", "trace", "metrics", "stats", "logs", "report")
 
 
@@ -28,7 +34,7 @@ def add_query_commands(commands: Any) -> None:
 
     def command(name: str, help_text: str, window: str, window_flag: str = "--window") -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--backend", choices=BACKENDS, required=True, help="where to read")
+        parser.add_argument("--backend", choices=BACKENDS, default="local", help="where to read (default: local)")
         parser.add_argument("--project", dest="project_name", help="project (Phoenix) or service (OpenObserve)")
         parser.add_argument(
             window_flag, dest="window", default=window, help=f"how far back, e.g. 5m, 1h, 7d ({window})"
@@ -154,16 +160,6 @@ def logs_table(records: Sequence[LogRow]) -> str:
 
 # --- reading ---------------------------------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def _duration(flag: str, text: str) -> timedelta:
-    found = _DURATION.match(text or "")
-    if not found or float(found.group(1)) <= 0:
-        raise ValueError(f"{flag}={text!r} is not valid: expected a duration such as 5m, 1h, 24h or 7d")
-    return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[found.group(2)])
-
 
 def _progress() -> Callable[[int], None] | None:
     """A running count of fetched rows on stderr, only when a person is watching it."""
@@ -176,58 +172,56 @@ def _progress() -> Callable[[int], None] | None:
     return show
 
 
-def _open_backend(name: str, progress: Callable[[int], None] | None) -> Backend:
-    if name == "openobserve":
-        from .query._openobserve import OpenObserveBackend
+def _open(name: str, progress: Callable[[int], None] | None) -> Telemetry:
+    """The same client a program would use; the remote backends report their paging to `progress`."""
+    from .query import Telemetry
 
-        return OpenObserveBackend.from_env(progress=progress)
-    if name == "phoenix":
-        from .query._phoenix import PhoenixBackend
-
-        return PhoenixBackend.from_env(progress=progress)
-    raise QueryError(f"backend {name!r} is not available: expected one of {', '.join(BACKENDS)}")
+    return Telemetry(name, **({"progress": progress} if progress is not None and name != "local" else {}))
 
 
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
-def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
-    flag = "--since" if args.command in ("traces", "trace") else "--window"
-    end = datetime.now(timezone.utc)
-    return end - _duration(flag, args.window), end
+def _flag(args: argparse.Namespace) -> str:
+    return "--since" if args.command in ("traces", "trace") else "--window"
 
 
-def _all_spans(
-    backend: Backend, args: argparse.Namespace, start: datetime, end: datetime, **filters: Any
-) -> list[SpanRow]:
-    query = SpanQuery(start=start, end=end, project_name=args.project_name, limit=None, detail=False, **filters)
-    return backend.spans(query)
-
-
-def _traces(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
-    from .query._model import TracesResult
-
-    if args.limit <= 0:
+def _check(args: argparse.Namespace) -> None:
+    """Name the command-line flags in what is wrong, before anything is opened or fetched."""
+    parse_duration(_flag(args), args.window)
+    if getattr(args, "step", None) is not None:
+        parse_duration("--step", args.step)
+    if getattr(args, "limit", 1) <= 0:
         raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
-    query = SpanQuery(
-        start=start, end=end, model=args.model, status=args.status, project_name=args.project_name,
+    if args.command == "trace" and not re.fullmatch(r"[0-9a-fA-F]{32}", args.trace_id):
+        raise ValueError(f"ID={args.trace_id!r} is not valid: expected a trace id of 32 hex digits")
+
+
+def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime, datetime, list[SpanRow]]:
+    """Every span in the window: stats and the report need them all, not the newest `limit`."""
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    query = SpanQuery(start=start, end=end, project_name=args.project_name, limit=None, detail=False)
+    return start, end, telemetry.backend.spans(query)
+
+
+def _traces(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    result = telemetry.traces.query(
+        model=args.model, status=args.status, project_name=args.project_name, time_window=args.window,
         limit=args.limit, detail=args.json,
     )  # fmt: skip
-    spans = backend.spans(query)
-    _print_json(TracesResult(tuple(spans)).to_dict()) if args.json else print(traces_table(spans))
+    _print_json(result.to_dict()) if args.json else print(traces_table(result.spans))
     return 0
 
 
-def _trace(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
-    from .query._model import TracesResult
-
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", args.trace_id):
-        raise ValueError(f"ID={args.trace_id!r} is not valid: expected a trace id of 32 hex digits")
-    query = SpanQuery(start=start, end=end, trace_id=args.trace_id.lower(), project_name=args.project_name, limit=None)
-    spans = backend.spans(query)
+def _trace(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    result = telemetry.traces.query(
+        trace_id=args.trace_id, project_name=args.project_name, time_window=args.window, limit=TRACE_LIMIT
+    )
+    spans = sorted(result.spans, key=lambda s: s.start_time)
     if args.json:
-        _print_json(TracesResult(tuple(sorted(spans, key=lambda s: s.start_time))).to_dict())
+        _print_json(TracesResult(tuple(spans)).to_dict())
     elif spans:
         print(trace_tree(spans))
     if not spans:
@@ -236,22 +230,19 @@ def _trace(backend: Backend, args: argparse.Namespace, start: datetime, end: dat
     return 0
 
 
-def _metrics(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
-    from .query._metrics import compute_metric
-
-    step = _duration("--step", args.step).total_seconds() if args.step else None
-    options = {"start": start, "end": end, "step_seconds": step, "percentile": args.percentile}
-    compute_metric(args.metric, [], **options, group_by_model=args.by_model)  # a bad parameter fails before fetching
-    spans = _all_spans(backend, args, start, end, model=args.model_key)
-    result = compute_metric(args.metric, spans, **options, group_by_model=args.by_model)
+def _metrics(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    result = telemetry.metrics.query(
+        args.metric, time_window=args.window, step=args.step, percentile=args.percentile, model_key=args.model_key,
+        project_name=args.project_name, group_by_model=args.by_model,
+    )  # fmt: skip
     _print_json(result.to_dict()) if args.json else print(metrics_table(result))
     return 0
 
 
-def _stats(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
     from .query._stats import STATS_HEADERS, model_stats, total_stats
 
-    spans = _all_spans(backend, args, start, end)
+    start, end, spans = _all_spans(telemetry, args)
     stats, total = model_stats(spans), total_stats(spans)
     if args.json:
         _print_json(
@@ -269,24 +260,19 @@ def _stats(backend: Backend, args: argparse.Namespace, start: datetime, end: dat
     return 0
 
 
-def _logs(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
-    from .query._model import LogsResult
-
-    if args.limit <= 0:
-        raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
-    query = LogQuery(
-        start=start, end=end, severity=args.severity, project_name=args.project_name, limit=args.limit
-    )  # fmt: skip
-    records = backend.logs(query)
-    _print_json(LogsResult(tuple(records)).to_dict()) if args.json else print(logs_table(records))
+def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    result = telemetry.logs.query(
+        severity=args.severity, project_name=args.project_name, time_window=args.window, limit=args.limit
+    )
+    _print_json(result.to_dict()) if args.json else print(logs_table(result.records))
     return 0
 
 
-def _report(backend: Backend, args: argparse.Namespace, start: datetime, end: datetime) -> int:
+def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
     from .query._report import render_report
 
-    step = _duration("--step", args.step).total_seconds() if args.step else None
-    spans = _all_spans(backend, args, start, end)
+    step = parse_duration("--step", args.step) if args.step else None
+    start, end, spans = _all_spans(telemetry, args)
     page = render_report(spans, start=start, end=end, step_seconds=step, source=args.backend)
     path = Path(args.html)
     path.write_text(page, encoding="utf-8")
@@ -303,13 +289,13 @@ def run_query_command(args: argparse.Namespace) -> int:
     """Run one query command; a bad parameter exits 2, a backend that cannot answer exits 1, each with one line."""
     progress = _progress()
     try:
-        start, end = _window(args)
-        backend = _open_backend(args.backend, progress)
+        _check(args)
+        telemetry = _open(args.backend, progress)
     except (ValueError, QueryError) as error:
         print(f"gateway-otel: {error}", file=sys.stderr)
         return 2
     try:
-        return _RUN[args.command](backend, args, start, end)
+        return _RUN[args.command](telemetry, args)
     except QueryError as error:
         print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
         return 1
@@ -317,6 +303,6 @@ def run_query_command(args: argparse.Namespace) -> int:
         print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
         return 2
     finally:
-        backend.close()
+        telemetry.close()
         if progress is not None:
             print(file=sys.stderr)

@@ -18,8 +18,22 @@ def _local(**options: Any) -> Backend:
     return LocalBackend(**options)
 
 
+def _openobserve(**options: Any) -> Backend:
+    from ._openobserve import OpenObserveBackend
+
+    return OpenObserveBackend.from_env(**options)
+
+
+def _phoenix(**options: Any) -> Backend:
+    from ._phoenix import PhoenixBackend
+
+    return PhoenixBackend.from_env(**options)
+
+
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "local": _local,
+    "openobserve": _openobserve,
+    "phoenix": _phoenix,
 }
 
 
