@@ -261,3 +261,28 @@ def test_the_default_backend_is_the_local_store(monkeypatch: Any, capsys: Any, t
     assert record["severity"] == "error" and record["trace_id"]
     code, out, _ = run(capsys, "metrics", "inference_requests_total", "--json")
     assert json.loads(out)["series"][0]["points"][0][1] == 4
+
+
+def test_progress_on_a_terminal_only(
+    oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any, monkeypatch: Any
+) -> None:
+    import io
+    import sys
+
+    from gateway_otel.query import _openobserve
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(_openobserve, "PAGE_SIZE", 2)
+    oo.answer(rows[:2])
+    oo.answer(rows[2:])
+    terminal, captured = Terminal(), sys.stderr
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli(["stats", "--backend", "openobserve"]) == 0
+    assert terminal.getvalue() == "\rfetched 2 rows…\rfetched 4 rows…\n"
+    monkeypatch.setattr(sys, "stderr", captured)
+    oo.answer(rows)
+    code, _, err = run(capsys, "stats", "--backend", "openobserve")  # not a terminal: nothing on stderr
+    assert (code, err) == (0, "")

@@ -145,3 +145,11 @@ def test_chromium_renders_the_charts(tmp_path: Path) -> None:
     assert [c["series"] for c in page.charts] == [{B: 4, A: 4}, {B: 4, A: 4}, {B: 1, A: 3}]
     for chart in page.charts:  # laid out by the browser: the drawn content has a real size
         assert int(chart["data-drawn-width"]) > 600 and int(chart["data-drawn-height"]) > 150, chart
+
+
+def test_axis_labels_are_plain_numbers() -> None:
+    from gateway_otel.query._report import _number
+
+    assert [_number(v) for v in (0, 5e-05, 0.00015, 0.2, 1.5, 25, 12345.6)] == [
+        "0", "0.00005", "0.00015", "0.2", "1.5", "25", "12,346",
+    ]  # fmt: skip

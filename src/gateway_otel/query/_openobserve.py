@@ -239,7 +239,7 @@ class OpenObserveBackend:
             if not isinstance(page, list):
                 raise QueryError(f"OpenObserve answered without a list of hits: {one_line(str(answer), 200)}")
             hits.extend(hit for hit in page if isinstance(hit, dict))
-            if self.progress is not None:
+            if self.progress is not None and page:
                 self.progress(len(hits))
             if len(page) < size:
                 break

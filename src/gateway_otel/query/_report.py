@@ -62,7 +62,9 @@ def _number(value: float) -> str:
         return "0"
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.4g}"
+    if abs(value) >= 1:
+        return f"{value:.4g}"
+    return f"{value:.8f}".rstrip("0").rstrip(".")  # 0.00005, never 5e-05
 
 
 def _time_label(moment: datetime, span_seconds: float) -> str:
