@@ -124,3 +124,40 @@ def test_help_lists_demo(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["demo", "--help"])
     help_text = capsys.readouterr().out
     assert "--live" in help_text and "--path" in help_text
+
+
+def test_the_query_commands_read_the_demo_store(tmp_path: Path) -> None:
+    """After the demo, `gateway-otel stats` and `logs` (default backend: local) show what it stored."""
+    target = tmp_path / "demo.db"
+    env = _clean_env(tmp_path)
+    demo = subprocess.run(
+        [sys.executable, "-m", "gateway_otel.cli", "demo", "--path", str(target)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert f"GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel stats" in demo.stdout
+    env["GATEWAY_OTEL_LOCAL_PATH"] = str(target)
+    stats = subprocess.run(
+        [sys.executable, "-m", "gateway_otel.cli", "stats", "--window", "1h", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert '"calls": 11' in stats.stdout
+    logs = subprocess.run(
+        [sys.executable, "-m", "gateway_otel.cli", "logs", "--severity", "error"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert "chat openai/gpt-4o-mini failed: 429: Provider returned error" in logs.stdout

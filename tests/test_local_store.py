@@ -207,8 +207,8 @@ def test_default_destination_is_announced_once(
         gateway_otel.configure(environ={"GATEWAY_OTEL_LOCAL_PATH": str(path)}, set_global=False).shutdown()
     messages = [r.getMessage() for r in caplog.records if "no destination configured" in r.getMessage()]
     assert messages == [
-        f"gateway_otel: no destination configured, so telemetry is stored locally in {path} (see it with "
-        "`gateway-otel stats` or gateway_otel.Telemetry(); choose another destination with "
+        f"gateway_otel: no destination configured, so telemetry is stored locally in {path} (query it with "
+        "gateway_otel.Telemetry(); choose another destination with "
         "GATEWAY_OTEL_DESTINATIONS=otlp|openobserve|arize|phoenix|console, or set OTEL_EXPORTER_OTLP_ENDPOINT)"
     ]
     monkeypatch.setattr(_configure, "_announced", False)

@@ -305,3 +305,11 @@ def test_queries_never_block_a_writer(store: Path, tmp_path: Path, sim: GatewayS
     assert len(reader.traces.query().spans) == 4
     instrumented_calls(path, "two", sim)  # a failed write would be missing below (an export failure)
     assert len(reader.traces.query().spans) == 8
+
+
+def test_the_registry_names_every_backend() -> None:
+    from gateway_otel.query._backends import BACKENDS
+
+    assert list(BACKENDS) == ["local", "openobserve", "phoenix"]
+    with pytest.raises(QueryError, match=r"^the phoenix backend is not configured: PHOENIX_COLLECTOR_ENDPOINT="):
+        Telemetry("phoenix", environ={"PHOENIX_COLLECTOR_ENDPOINT": "not a url"})

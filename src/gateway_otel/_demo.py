@@ -231,8 +231,8 @@ def run_demo(
     print(f"\nStored in {target}", file=out)
     report(target, out)
     print(
-        f"\nExplore it: GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel traces, or in Python "
-        f"gateway_otel.Telemetry(path={str(target)!r}).traces.query()",
+        f"\nExplore it: GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel stats (or traces, trace ID, metrics NAME, "
+        f"logs), or in Python gateway_otel.Telemetry(path={str(target)!r}).traces.query()",
         file=out,
     )
     return 0

@@ -236,7 +236,7 @@ def _announce_local(destination: Destination) -> None:
     _announced = True
     logger.warning(
         "gateway_otel: no destination configured, so telemetry is stored locally in %s "
-        "(see it with `gateway-otel stats` or gateway_otel.Telemetry(); choose another destination with "
+        "(query it with gateway_otel.Telemetry(); choose another destination with "
         "GATEWAY_OTEL_DESTINATIONS=otlp|openobserve|arize|phoenix|console, or set OTEL_EXPORTER_OTLP_ENDPOINT)",
         destination.endpoint,
     )

@@ -10,8 +10,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._store import SEVERITY_FLOOR, StoreConfig, connect, store_config
+from .._store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, store_config
 from ._model import LogQuery, LogRow, QueryError, SpanQuery, SpanRow
+
+_BRIEF_COLUMNS = ", ".join(c for c in SPAN_COLUMNS if c not in ("attributes", "events", "resource"))
 
 
 def _ns(moment: datetime) -> int:
@@ -114,7 +116,8 @@ class LocalBackend:
         if query.session_id is not None:
             where.append("session_id = ?")
             params.append(query.session_id)
-        sql = f"SELECT * FROM spans WHERE {' AND '.join(where)} ORDER BY start_ns DESC, span_id"
+        columns = "*" if query.detail else _BRIEF_COLUMNS  # the JSON columns are most of a row's bytes
+        sql = f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} ORDER BY start_ns DESC, rowid DESC"
         if query.limit is not None:
             sql += " LIMIT ?"
             params.append(query.limit)
