@@ -20,6 +20,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -185,6 +187,29 @@ REFERENCE_CONFIGS: tuple[Config, ...] = (
 )
 """`--floor`: what the SDK alone costs for the telemetry each emits (set up in `_worker.py`), and two gateway-otel
 variants, measured in the same interleaved rounds as everything else."""
+
+
+def compare_config(ref: str) -> Config:
+    """`--compare REF`: gateway-otel as of git REF of this repository (unpacked under `bench/.venvs/src-<commit>`,
+    installed in its own venv), measured in the same rounds as the working tree: a before/after in one run."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    source = VENVS / f"src-{sha}"
+    if not (source / "pyproject.toml").exists():
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", sha], capture_output=True, check=True).stdout
+        source.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(source, filter="data")
+    return Config(
+        f"gateway-otel@{sha}",
+        f"gateway-otel-{sha}",
+        "gateway_otel",
+        3,
+        ("openai>=3,<4", "-e", str(source)),
+        "reference",
+        f"this package as of commit {sha}",
+    )
 
 
 @dataclass(frozen=True)
@@ -880,9 +905,12 @@ def main() -> None:
         action="store_true",
         help="also trace the growth phase with tracemalloc (exact bytes; makes it 5-6x slower)",
     )
+    parser.add_argument("--compare", metavar="REF", help="also measure gateway-otel as of this git ref")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     configs = list(CONFIGS)
+    if args.compare:
+        configs.append(compare_config(args.compare))
     if args.floor or args.only:
         configs += REFERENCE_CONFIGS
     if args.only:
