@@ -816,6 +816,15 @@ def _versions() -> dict[str, str]:
 
 def main() -> None:
     setup = sys.argv[1]
+    if len(sys.argv) == 5 and sys.argv[2] == "--calls":  # `instructions.py`: set up, warm up, N calls, exit
+        telemetry = Telemetry()
+        SETUPS[setup](telemetry)
+        workloads = Workloads(telemetry)
+        workloads.run(sys.argv[3], 3)
+        gc.collect()
+        gc.disable()  # a collection falling into one of the two counted runs would swamp the difference
+        workloads.run(sys.argv[3], int(sys.argv[4]))
+        return
     try:
         telemetry = Telemetry()
         SETUPS[setup](telemetry)
