@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: ruff, then pytest against each openai major (3.x on httpx2, 2.x and 1.x on
 # httpx), each in its own virtual environment under .venvs/ (created on first use, reused afterwards). The openai-3
-# run also starts a real Phoenix server (its own venv, .venvs/phoenix, installed by the test fixture on first use).
+# run also starts the real servers of the end-to-end suite (tests/test_e2e_*.py), each in its own venv installed by
+# its test fixture on first use and reused while its requirements are unchanged: Phoenix (.venvs/phoenix) and the
+# LiteLLM proxy (.venvs/litellm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -32,8 +34,9 @@ venv openai3 "openai>=3,<4"
 .venvs/openai3/bin/ruff check src tests examples bench
 .venvs/openai3/bin/python -m pytest tests "$@"
 
-# The real Phoenix server and Chromium tests ran above; the other majors run everything else.
+# The real-server, Chromium and end-to-end tests ran above; the other majors run everything else.
 for major in 2 1; do
   venv "openai$major" "openai>=$major,<$((major + 1))"
-  GATEWAY_OTEL_SKIP_PHOENIX=1 GATEWAY_OTEL_SKIP_CHROMIUM=1 ".venvs/openai$major/bin/python" -m pytest tests "$@"
+  GATEWAY_OTEL_SKIP_PHOENIX=1 GATEWAY_OTEL_SKIP_CHROMIUM=1 GATEWAY_OTEL_SKIP_E2E=1 \
+    ".venvs/openai$major/bin/python" -m pytest tests "$@"
 done

@@ -1,0 +1,86 @@
+"""Virtual environments for the real servers the end-to-end tests start (LiteLLM proxy, rotel collector).
+
+Each server lives in `<repo>/.venvs/<name>`, installed once and reused while its requirements are unchanged: a
+marker file holding the requirements and the interpreter version is written only after a successful install, and
+a file lock serialises concurrent test runs. A failed install (no registry, a broken package) raises with pip's
+output tail: the tests that need the server then error, loudly, instead of skipping. This is how
+`phoenix_server.ensure_phoenix_env` installs Phoenix, for any server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SKIP_E2E_ENV = "GATEWAY_OTEL_SKIP_E2E"
+_MARKER = ".gateway-otel-requirement"
+_INSTALL_TIMEOUT = 1800.0
+_TAIL_CHARS = 4000
+
+
+def tail(text: str, limit: int = _TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _run_logged(cmd: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=_INSTALL_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
+        raise RuntimeError(f"{what} timed out after {_INSTALL_TIMEOUT:.0f} s: {cmd}\n{tail(output)}") from exc
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): {cmd}\n{tail(done.stdout)}")
+
+
+def ensure_env(name: str, requirements: Sequence[str], executable: str, root: Path = REPO_ROOT) -> Path:
+    """Create (or reuse) `<root>/.venvs/<name>` with `requirements` installed; return the venv directory.
+
+    `executable` (a file under the venv's `bin/`) must exist after the install, or the install counts as failed.
+    """
+    venv = root / ".venvs" / name
+    python = venv / "bin" / "python"
+    marker = venv / _MARKER
+    wanted = "\n".join([*requirements, f"python {sys.version_info.major}.{sys.version_info.minor}", ""])
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            installed = python.exists() and (venv / "bin" / executable).exists() and marker.exists()
+            if installed and marker.read_text() == wanted:
+                return venv
+            if not python.exists():
+                _run_logged([sys.executable, "-m", "venv", str(venv)], f"creating the {name} virtual environment")
+            marker.unlink(missing_ok=True)
+            pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+            _run_logged([*pip, *requirements], f"pip install {' '.join(requirements)}")
+            if not (venv / "bin" / executable).exists():
+                raise RuntimeError(f"pip installed {requirements} but {venv / 'bin' / executable} does not exist")
+            marker.write_text(wanted)
+            return venv
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float) -> bool:
+    """True once something accepts connections on 127.0.0.1:`port`; False after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        time.sleep(0.1)
+    return False
