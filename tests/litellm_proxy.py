@@ -55,7 +55,7 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def ensure_litellm_env() -> Path:
-    return ensure_env("litellm", LITELLM_REQUIREMENTS, "litellm")
+    return ensure_env("litellm", LITELLM_REQUIREMENTS, "bin/litellm")
 
 
 class LiteLLMProxy:

@@ -2,8 +2,8 @@
 # The whole test suite, as CI runs it: ruff, then pytest against each openai major (3.x on httpx2, 2.x and 1.x on
 # httpx), each in its own virtual environment under .venvs/ (created on first use, reused afterwards). The openai-3
 # run also starts the real servers of the end-to-end suite (tests/test_e2e_*.py), each in its own venv installed by
-# its test fixture on first use and reused while its requirements are unchanged: Phoenix (.venvs/phoenix) and the
-# LiteLLM proxy (.venvs/litellm).
+# its test fixture on first use and reused while its requirements are unchanged: Phoenix (.venvs/phoenix), the
+# LiteLLM proxy (.venvs/litellm) and the rotel collector (.venvs/rotel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

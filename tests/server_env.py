@@ -41,10 +41,16 @@ def _run_logged(cmd: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed (exit {done.returncode}): {cmd}\n{tail(done.stdout)}")
 
 
+def find_in_env(venv: Path, pattern: str) -> Path | None:
+    """The first file matching `pattern` (a glob relative to the venv), or None."""
+    return next(iter(sorted(venv.glob(pattern))), None)
+
+
 def ensure_env(name: str, requirements: Sequence[str], executable: str, root: Path = REPO_ROOT) -> Path:
     """Create (or reuse) `<root>/.venvs/<name>` with `requirements` installed; return the venv directory.
 
-    `executable` (a file under the venv's `bin/`) must exist after the install, or the install counts as failed.
+    `executable` (a glob relative to the venv: `bin/litellm`, `lib/python*/site-packages/rotel/rotel-agent`) must
+    match a file after the install, or the install counts as failed.
     """
     venv = root / ".venvs" / name
     python = venv / "bin" / "python"
@@ -54,7 +60,7 @@ def ensure_env(name: str, requirements: Sequence[str], executable: str, root: Pa
     with open(venv.parent / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            installed = python.exists() and (venv / "bin" / executable).exists() and marker.exists()
+            installed = python.exists() and find_in_env(venv, executable) is not None and marker.exists()
             if installed and marker.read_text() == wanted:
                 return venv
             if not python.exists():
@@ -62,8 +68,8 @@ def ensure_env(name: str, requirements: Sequence[str], executable: str, root: Pa
             marker.unlink(missing_ok=True)
             pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
             _run_logged([*pip, *requirements], f"pip install {' '.join(requirements)}")
-            if not (venv / "bin" / executable).exists():
-                raise RuntimeError(f"pip installed {requirements} but {venv / 'bin' / executable} does not exist")
+            if find_in_env(venv, executable) is None:
+                raise RuntimeError(f"pip installed {requirements} but {venv}/{executable} does not exist")
             marker.write_text(wanted)
             return venv
         finally:
