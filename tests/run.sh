@@ -30,6 +30,21 @@ if [ ! -x /usr/bin/chromium ]; then
   rm -f "$apt_log"
 fi
 
+# docker-compose v1 (Debian's; ~5 MB without the engine, which --no-install-recommends leaves out) validates
+# docker-compose.yml without a Docker engine in tests/test_compose.py, which fails under CI=true without it.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "tests/run.sh: installing docker-compose (apt) for the compose file validation"
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      --no-install-recommends docker-compose; } >"$apt_log" 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
+    tail -n 40 "$apt_log" >&2
+    echo "tests/run.sh: FAILED to install docker-compose with apt-get; tests/test_compose.py needs it" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+fi
+
 venv openai3 "openai>=3,<4"
 .venvs/openai3/bin/ruff check src tests examples bench
 .venvs/openai3/bin/python -m pytest tests "$@"
