@@ -9,8 +9,10 @@ is recognised there too, wherever it runs, and its headers carry facts the body 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["Gateway", "HeaderFacts", "detect_gateway", "gateway_by_name", "header_facts", "reads_headers"]
 
@@ -115,6 +117,8 @@ def detect_gateway(host: str, port: int | None = None) -> Gateway:
 
 LITELLM = _KNOWN["litellm"]
 _LITELLM_PREFIX = "x-litellm-"
+_LITELLM_PREFIX_BYTES = _LITELLM_PREFIX.encode()
+_PREFIX_LENGTH = len(_LITELLM_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -150,13 +154,25 @@ def _cost(value: str | None) -> float | None:
 def header_facts(headers: object) -> HeaderFacts | None:
     """LiteLLM's facts from a response's headers (an httpx `Headers` or any name → value mapping); None without any.
 
-    One pass over the headers, keeping only the `x-litellm-*` names read here; every other header is ignored.
+    One pass over the raw header pairs (no decoding of the others), keeping only the `x-litellm-*` names read here:
+    on a response from any other server this is a loop over a dozen byte strings.
     """
-    items = getattr(headers, "multi_items", None)
-    pairs = items() if callable(items) else getattr(headers, "items", lambda: ())()
-    found: dict[str, str] = {}
+    raw = getattr(headers, "raw", None)
+    if isinstance(raw, list):
+        pairs: Iterable[tuple[Any, Any]] = raw
+    else:
+        items = getattr(headers, "items", None)
+        pairs = items() if callable(items) else ()
+    found: dict[str, str] | None = None
     for name, value in pairs:
-        if isinstance(name, str) and isinstance(value, str) and name[: len(_LITELLM_PREFIX)].lower() == _LITELLM_PREFIX:
+        if type(name) is bytes and type(value) is bytes:
+            if name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX_BYTES:
+                if found is None:
+                    found = {}
+                found[name.decode("latin-1").lower()] = value.decode("latin-1")
+        elif type(name) is str and type(value) is str and name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX:
+            if found is None:
+                found = {}
             found[name.lower()] = value
     if not found:
         return None
