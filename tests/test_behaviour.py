@@ -273,7 +273,8 @@ def test_entry_point_under_opentelemetry_instrument(tmp_path: Path) -> None:
                                http_client=http_client())
         reply = client.chat.completions.create(model="openai/gpt-oss-20b:free",
                                                messages=[{"role": "user", "content": "hello"}])
-        print("REPLY", reply.choices[0].message.content)
+        # One write: the console exporter's thread may print between the parts of a multi-argument print().
+        print("REPLY " + reply.choices[0].message.content)
     """)
     )
     bindir = Path(sys.executable).parent
