@@ -1,8 +1,8 @@
 """A real LiteLLM proxy for end-to-end tests: its own virtual environment, mock models, loopback only.
 
-LiteLLM needs openai < 3 and ~600 MB of dependencies, so it lives in `<repo>/.venvs/litellm` (installed once, reused
-while `LITELLM_REQUIREMENTS` is unchanged). The proxy runs as a child process group on 127.0.0.1 with a free port,
-no database, a random master key and these offline models:
+LiteLLM needs openai < 3 and ~600 MB of dependencies, so it lives in its own venv in the shared server cache
+(`server_env`; installed once, reused while `LITELLM_REQUIREMENTS` is unchanged). The proxy runs as a child process
+group on 127.0.0.1 with a free port, no database, a random master key and these offline models:
 
 - `mock-gpt`: a chat model answering `MOCK_REPLY` (streamed in 3-character chunks);
 - `mock-embed`: an embeddings model answering a 4-dimensional vector;

@@ -1,8 +1,9 @@
 """A real Phoenix (Arize) server for tests: its own virtual environment, a start/stop harness, a span reader.
 
 Phoenix is a heavy install (~850 MB) with dependencies that clash with the package's test environments, so it lives
-in `<repo>/.venvs/phoenix`, created on first use and reused afterwards. The server runs as a child process group
-bound to 127.0.0.1, with a throw-away working directory (its SQLite database), and is read back through its REST API.
+in its own venv in the shared server cache (`server_env`), created on first use and reused afterwards. The server
+runs as a child process group bound to 127.0.0.1, with a throw-away working directory (its SQLite database), and
+is read back through its REST API.
 
 Use the session fixture from a test module with `from phoenix_server import phoenix  # noqa: F401`. It skips only
 when `GATEWAY_OTEL_SKIP_PHOENIX=1`; any other failure to install or start Phoenix is an error, never a silent skip.
@@ -11,14 +12,12 @@ when `GATEWAY_OTEL_SKIP_PHOENIX=1`; any other failure to install or start Phoeni
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -30,11 +29,10 @@ from typing import Any
 
 import pytest
 
+from server_env import ensure_env
+
 PHOENIX_REQUIREMENT = "arize-phoenix==20.26.1"
 SKIP_ENV = "GATEWAY_OTEL_SKIP_PHOENIX"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_MARKER = ".gateway-otel-requirement"
-_INSTALL_TIMEOUT = 1800.0
 _TAIL_CHARS = 4000
 
 # Loopback only: never route a request to the local server through a proxy configured for the registries.
@@ -65,48 +63,9 @@ def _tail(text: str, limit: int = _TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-def _run_logged(cmd: list[str], what: str) -> None:
-    """Run an install step; on failure raise with the command's output tail so CI logs show why."""
-    try:
-        done = subprocess.run(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=_INSTALL_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
-        raise RuntimeError(f"{what} timed out after {_INSTALL_TIMEOUT:.0f} s: {cmd}\n{_tail(output)}") from exc
-    if done.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {done.returncode}): {cmd}\n{_tail(done.stdout)}")
-
-
-def ensure_phoenix_env(root: Path, requirement: str = PHOENIX_REQUIREMENT) -> Path:
-    """Create (or reuse) `<root>/.venvs/phoenix` with `requirement` installed; return the venv directory.
-
-    A marker file holding the requirement (and the interpreter version) is written only after a successful install,
-    so an unchanged environment is reused without calling pip, and an interrupted or changed one is (re)installed.
-    A file lock serialises concurrent test runs (several engineers, or several pytest processes, share the repo).
-    """
-    venv = root / ".venvs" / "phoenix"
-    python = venv / "bin" / "python"
-    marker = venv / _MARKER
-    wanted = f"{requirement}\npython {sys.version_info.major}.{sys.version_info.minor}\n"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / "phoenix.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            installed = python.exists() and (venv / "bin" / "phoenix").exists() and marker.exists()
-            if installed and marker.read_text() == wanted:
-                return venv
-            if not python.exists():
-                _run_logged([sys.executable, "-m", "venv", str(venv)], "creating the Phoenix virtual environment")
-            marker.unlink(missing_ok=True)
-            pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
-            _run_logged([*pip, requirement], f"pip install {requirement}")
-            if not (venv / "bin" / "phoenix").exists():
-                raise RuntimeError(f"pip installed {requirement} but {venv / 'bin' / 'phoenix'} does not exist")
-            marker.write_text(wanted)
-            return venv
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def ensure_phoenix_env(requirement: str = PHOENIX_REQUIREMENT) -> Path:
+    """The Phoenix venv (installed on first use, then reused from the shared server cache; see `server_env`)."""
+    return ensure_env("phoenix", [requirement], "bin/phoenix")
 
 
 def _free_port() -> int:
@@ -287,6 +246,6 @@ def phoenix() -> Iterator[PhoenixServer]:
     """One real Phoenix server for the whole session; skipped only when `GATEWAY_OTEL_SKIP_PHOENIX=1`."""
     if os.environ.get(SKIP_ENV) == "1":
         pytest.skip(f"{SKIP_ENV}=1: real Phoenix server tests disabled")
-    venv = ensure_phoenix_env(REPO_ROOT)
+    venv = ensure_phoenix_env()
     with PhoenixServer(venv) as server:
         yield server

@@ -1,9 +1,10 @@
 """A real OpenTelemetry collector for end-to-end tests: `rotel` (a Rust collector shipped as a binary in its wheel).
 
-It lives in `<repo>/.venvs/rotel` (installed once, reused while `ROTEL_REQUIREMENTS` is unchanged) and runs as a
-child process on 127.0.0.1: an OTLP receiver on HTTP and gRPC (free ports) forwarding traces over OTLP/HTTP to a
-backend (the tests' Phoenix), the way a user who outgrows one machine puts a collector between the application
-and the backend. Metrics and logs, which Phoenix does not take, are dropped by the collector (`blackhole`).
+It lives in the shared server cache (`server_env`; installed once, reused while `ROTEL_REQUIREMENTS` is unchanged)
+and runs as a child process on 127.0.0.1: an OTLP receiver on HTTP and gRPC (free ports) forwarding traces over
+OTLP/HTTP to a backend (the tests' Phoenix), the way a user who outgrows one machine puts a collector between the
+application and the backend. Metrics and logs, which Phoenix does not take, are dropped by the collector
+(`blackhole`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: ruff, then pytest against each openai major (3.x on httpx2, 2.x and 1.x on
 # httpx), each in its own virtual environment under .venvs/ (created on first use, reused afterwards). The openai-3
-# run also starts the real servers of the end-to-end suite (tests/test_e2e_*.py), each in its own venv installed by
-# its test fixture on first use and reused while its requirements are unchanged: Phoenix (.venvs/phoenix), the
-# LiteLLM proxy (.venvs/litellm) and the rotel collector (.venvs/rotel).
+# run also starts the real servers (Phoenix, the LiteLLM proxy, the rotel collector), each in its own venv in a
+# cache outside the checkout (~/.cache/gateway-otel/test-servers, or $GATEWAY_OTEL_TEST_SERVERS), installed by
+# its test fixture on first use and reused, by any clone, while its pinned requirements are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -1,16 +1,20 @@
-"""Virtual environments for the real servers the end-to-end tests start (LiteLLM proxy, rotel collector).
+"""Virtual environments for the real servers the tests start (Phoenix, the LiteLLM proxy, the rotel collector).
 
-Each server lives in `<repo>/.venvs/<name>`, installed once and reused while its requirements are unchanged: a
-marker file holding the requirements and the interpreter version is written only after a successful install, and
-a file lock serialises concurrent test runs. A failed install (no registry, a broken package) raises with pip's
-output tail: the tests that need the server then error, loudly, instead of skipping. This is how
-`phoenix_server.ensure_phoenix_env` installs Phoenix, for any server.
+They are big (Phoenix ~850 MB, LiteLLM ~750 MB) and slow to install, so they live outside the checkout, in a cache
+shared by every clone on the machine: `$GATEWAY_OTEL_TEST_SERVERS`, else `$XDG_CACHE_HOME/gateway-otel/test-servers`
+(`~/.cache/...`). Each venv's directory is named after the server and a hash of its requirements and interpreter,
+so a clean clone (CI) reuses what an earlier run installed while the requirements are unchanged, and a change of
+requirements installs a fresh venv beside the old one. A marker file is written only after a successful install,
+and a file lock serialises concurrent test runs. A failed install (no registry, a broken package) raises with pip's
+output tail: the tests that need the server then error, loudly, instead of skipping.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import os
 import socket
 import subprocess
 import sys
@@ -18,8 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SKIP_E2E_ENV = "GATEWAY_OTEL_SKIP_E2E"
+SERVERS_DIR_ENV = "GATEWAY_OTEL_TEST_SERVERS"
 _MARKER = ".gateway-otel-requirement"
 _INSTALL_TIMEOUT = 1800.0
 _TAIL_CHARS = 4000
@@ -46,18 +50,38 @@ def find_in_env(venv: Path, pattern: str) -> Path | None:
     return next(iter(sorted(venv.glob(pattern))), None)
 
 
-def ensure_env(name: str, requirements: Sequence[str], executable: str, root: Path = REPO_ROOT) -> Path:
-    """Create (or reuse) `<root>/.venvs/<name>` with `requirements` installed; return the venv directory.
+def servers_dir() -> Path:
+    """Where the server venvs live: `$GATEWAY_OTEL_TEST_SERVERS`, else the user's cache directory."""
+    configured = os.environ.get(SERVERS_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "gateway-otel" / "test-servers"
+
+
+def _wanted(requirements: Sequence[str]) -> str:
+    interpreter = f"python {sys.version_info.major}.{sys.version_info.minor} {sys.base_prefix}"
+    return "\n".join([*requirements, interpreter, ""])
+
+
+def venv_path(name: str, requirements: Sequence[str], base: Path | None = None) -> Path:
+    """`<base>/<name>-<hash of the requirements and interpreter>`; `base` defaults to `servers_dir()`."""
+    digest = hashlib.sha256(_wanted(requirements).encode()).hexdigest()[:12]
+    return (base or servers_dir()) / f"{name}-{digest}"
+
+
+def ensure_env(name: str, requirements: Sequence[str], executable: str, base: Path | None = None) -> Path:
+    """Create (or reuse) the venv of server `name` with `requirements` installed; return its directory.
 
     `executable` (a glob relative to the venv: `bin/litellm`, `lib/python*/site-packages/rotel/rotel-agent`) must
-    match a file after the install, or the install counts as failed.
+    match a file after the install, or the install counts as failed. `base` defaults to `servers_dir()`.
     """
-    venv = root / ".venvs" / name
+    wanted = _wanted(requirements)
+    venv = venv_path(name, requirements, base)
     python = venv / "bin" / "python"
     marker = venv / _MARKER
-    wanted = "\n".join([*requirements, f"python {sys.version_info.major}.{sys.version_info.minor}", ""])
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{name}.lock", "w") as lock:
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             installed = python.exists() and find_in_env(venv, executable) is not None and marker.exists()
