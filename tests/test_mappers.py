@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway_otel.gateways import detect_gateway
-from gateway_otel.instrumentation._content import cap, chat_messages, content_parts, openinference_messages
+from gateway_otel.instrumentation._content import (
+    cap,
+    chat_messages,
+    content_parts,
+    encodable,
+    openinference_messages,
+)
 from gateway_otel.instrumentation._endpoints import find_endpoint
 from gateway_otel.instrumentation._response import map_chat, map_responses, map_usage
 
@@ -64,6 +70,16 @@ def test_find_endpoint(method: str, url: str, operation: str | None) -> None:
 def test_cap() -> None:
     assert cap("abc", 3) == "abc"
     assert cap("abcdef", 3) == "abc…[truncated 3 chars]"
+    assert cap("a\ud800bcd", 3) == "a\ufffdb…[truncated 2 chars]"
+
+
+def test_encodable_replaces_only_lone_surrogates() -> None:
+    text = "plain ascii"
+    assert encodable(text) is text
+    valid = "héllo 😀 日本"
+    assert encodable(valid) is valid
+    assert encodable("x\ud83dy\udc00z") == "x\ufffdy\ufffdz"
+    assert encodable("😀\udfff").encode("utf-8") == "😀\ufffd".encode()
 
 
 def test_content_parts_replace_inline_media() -> None:

@@ -167,10 +167,63 @@ def test_odd_requests_never_break_the_call(telemetry: Telemetry, sim: Any, messa
         # The SDK refused it while building the request: the call failed, and its span says so.
         span = telemetry.span()
         assert span.attributes["error.type"] == type(exc).__qualname__
+        assert _otlp_bytes(telemetry.spans())  # its content (a lone surrogate, say) still encodes
         return
     span = telemetry.span()
+    assert _otlp_bytes(telemetry.spans())
     assert len(span.attributes) <= 128
     assert all(len(v) <= 40_000 for v in span.attributes.values() if isinstance(v, str))
+
+
+def _otlp_bytes(spans: Any) -> bytes:
+    """The spans as the OTLP exporters send them (protobuf): raises if any attribute cannot be encoded."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return encode_spans(spans).SerializeToString()
+
+
+# JSON can carry a lone surrogate (as an escape); Python decodes it into the string; the OTLP encoder refuses it.
+LONE_SURROGATE_REPLY = {
+    **VALID_CHAT,
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a\ud800b"}}],
+}
+
+
+def test_a_lone_surrogate_in_content_does_not_make_the_span_unexportable(telemetry: Telemetry) -> None:
+    payload = json.dumps(LONE_SURROGATE_REPLY).encode()  # ensure_ascii: the surrogate is sent as the escape \\ud800
+    assert b'"a\\ud800b"' in payload
+    client = _client_serving(payload)
+    result = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert result.choices[0].message.content == "a\ud800b"  # the caller's value is untouched
+    span = telemetry.span()
+    assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == "a\ufffdb"
+    assert span.attributes["llm.output_messages.0.message.content"] == "a\ufffdb"
+    assert _otlp_bytes(telemetry.spans())
+
+
+def test_a_lone_surrogate_in_a_stream_does_not_make_the_span_unexportable(telemetry: Telemetry) -> None:
+    chunks = [
+        {"id": "gen-1", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "a"}}]},
+        {"id": "gen-1", "model": "m", "choices": [{"index": 0, "delta": {"content": "\ud800"}}]},
+        {"id": "gen-1", "model": "m", "choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "stop"}]},
+    ]
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+    def handler(request: Any) -> Any:
+        return httpx_module.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+
+    client = openai.OpenAI(
+        base_url=OPENROUTER_URL,
+        api_key=API_KEY,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=httpx_module.MockTransport(handler)),
+    )
+    stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
+    texts = [chunk.choices[0].delta.content for chunk in stream]
+    assert texts == ["a", "\ud800", "b"]
+    span = telemetry.span()
+    assert span.attributes["llm.output_messages.0.message.content"] == "a\ufffdb"
+    assert _otlp_bytes(telemetry.spans())
 
 
 def test_a_tampered_client_is_still_traced(telemetry: Telemetry, sim: Any) -> None:

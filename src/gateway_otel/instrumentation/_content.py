@@ -7,6 +7,7 @@ inline image or audio bytes are never kept: a placeholder says what was there an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,10 +50,28 @@ def fields(obj: Any) -> Mapping[str, Any]:
 
 
 def cap(text: str, limit: int) -> str:
-    """`text`, cut to `limit` characters with a marker saying how much was dropped."""
+    """`text`, cut to `limit` characters with a marker saying how much was dropped, and encodable (`encodable`)."""
     if len(text) <= limit:
+        return encodable(text)
+    return f"{encodable(text[:limit])}…[truncated {len(text) - limit} chars]"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD, so that it encodes as UTF-8.
+
+    JSON can carry a lone `\\ud800` and Python decodes it into the string; the OTLP encoder then fails on it and
+    drops the whole batch it was in, other calls' spans included. Only non-ASCII text pays for the check.
+    """
+    if text.isascii():
         return text
-    return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def as_text(value: Any, limit: int) -> str:

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .._internal import internal_error
-from ._content import _EMPTY, Message, fields, get, tool_call_part
+from ._content import _EMPTY, Message, encodable, fields, get, tool_call_part
 from ._proxy import Proxy
 from ._response import ResponseRecord, map_responses, map_usage
 
@@ -44,7 +44,7 @@ class _Text:
 
 
 def _joined(parts: list[str], size: int, limit: int) -> str:
-    text = "".join(parts)
+    text = encodable("".join(parts))
     if size > limit:
         return f"{text}…[truncated {size - limit} chars]"
     return text
