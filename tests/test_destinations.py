@@ -175,6 +175,54 @@ def test_a_wrong_or_missing_setting_names_the_variable(env: dict[str, str], mess
     assert str(caught.value).startswith(message)
 
 
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        (
+            {"GATEWAY_OTEL_DESTINATIONS": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+        (
+            {"GATEWAY_OTEL_DESTINATIONS": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        ),
+        ({"GATEWAY_OTEL_DESTINATIONS": "openobserve", "OPENOBSERVE_AUTH_TOKEN": OO_TOKEN}, "OPENOBSERVE_TIMEOUT"),
+    ],
+)
+def test_a_timeout_that_is_not_a_finite_number_fails_at_set_up(env: dict[str, str], variable: str, raw: str) -> None:
+    """`float()` reads nan and inf; the socket would refuse them only at the first export, so set-up does."""
+    with pytest.raises(ConfigurationError) as caught:
+        gateway_otel.configure(environ={**env, variable: raw}, set_global=False)
+    assert str(caught.value) == f"{variable}={raw!r} is not valid: expected a number of seconds greater than 0"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_queue_size": 0}, "max_queue_size=0 is not valid: expected a whole number greater than 0"),
+        ({"max_queue_size": "100"}, "max_queue_size='100' is not valid: expected a whole number greater than 0"),
+        ({"max_queue_size": True}, "max_queue_size=True is not valid: expected a whole number greater than 0"),
+        ({"shutdown_timeout": -1}, "shutdown_timeout=-1 is not valid: expected a number of seconds greater than 0"),
+        ({"shutdown_timeout": 0}, "shutdown_timeout=0 is not valid: expected a number of seconds greater than 0"),
+        (
+            {"shutdown_timeout": float("nan")},
+            "shutdown_timeout=nan is not valid: expected a number of seconds greater than 0",
+        ),
+        (
+            {"destinations": 5},
+            "destinations=5 is not valid: expected a comma-separated string or a list of otlp, openobserve, arize, "
+            "phoenix, console, local (or Destination objects)",
+        ),
+    ],
+)
+def test_a_bad_configure_argument_fails_naming_it(options: dict[str, Any], message: str, tmp_path: Any) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        gateway_otel.configure(**options, environ={"GATEWAY_OTEL_LOCAL_PATH": str(tmp_path / "t.db")}, set_global=False)
+    assert str(caught.value) == message
+    assert not (tmp_path / "t.db").exists()  # checked before anything started
+
+
 def test_several_destinations_privacy_and_project_per_destination(sim: Any) -> None:
     """Phoenix gets content; OpenObserve, in privacy mode, gets the same spans without it."""
     with OtlpReceiver() as phoenix, OtlpReceiver() as oo:

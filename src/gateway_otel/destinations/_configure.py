@@ -12,6 +12,7 @@ the first export.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
             timeout = float(timeout_source[1])
         except ValueError:
             timeout = -1.0
-        if timeout <= 0:
+        if not 0 < timeout < math.inf:  # also refuses nan, which a socket timeout rejects only at the first export
             raise ConfigurationError(
                 f"{timeout_source[0]}={timeout_source[1]!r} is not valid: expected a number of seconds greater than 0"
             )
@@ -250,6 +251,11 @@ def resolve_destinations(
     source = "destinations"
     if destinations is None:
         source, destinations = "GATEWAY_OTEL_DESTINATIONS", default_destinations(env)
+    if not isinstance(destinations, (str, Sequence)):
+        raise ConfigurationError(
+            f"destinations={destinations!r} is not valid: expected a comma-separated string or a list of "
+            f"{', '.join(PRESETS)} (or Destination objects)"
+        )
     items = destinations.split(",") if isinstance(destinations, str) else list(destinations)
     resolved: dict[str, Destination] = {}
     for item in items:
@@ -295,6 +301,22 @@ class Providers:
 _active: Providers | None = None
 
 
+def _check_limits(max_queue_size: Any, shutdown_timeout: Any) -> None:
+    """`configure()`'s queue size and shutdown timeout, checked before anything starts (not at the first span)."""
+    if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int) or max_queue_size <= 0:
+        raise ConfigurationError(
+            f"max_queue_size={max_queue_size!r} is not valid: expected a whole number greater than 0"
+        )
+    if (
+        isinstance(shutdown_timeout, bool)
+        or not isinstance(shutdown_timeout, (int, float))
+        or not 0 < shutdown_timeout < math.inf
+    ):
+        raise ConfigurationError(
+            f"shutdown_timeout={shutdown_timeout!r} is not valid: expected a number of seconds greater than 0"
+        )
+
+
 def active() -> Providers | None:
     """The providers the last `configure(set_global=True)` call set, if any."""
     return _active
@@ -317,6 +339,7 @@ def configure(
     seconds per destination.
     """
     global _active
+    _check_limits(max_queue_size, shutdown_timeout)
     env = environment(environ)
     chosen = resolve_destinations(destinations, env)  # every setting checked before anything starts
     enabled = [d for d in chosen if d.enabled]

@@ -21,6 +21,7 @@ Every destination also takes `GATEWAY_OTEL_<ID>_ENABLED` (true), `GATEWAY_OTEL_<
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1
-    if value <= 0:
+    if not 0 < value < math.inf:  # also refuses nan, which a socket timeout rejects only at the first export
         raise ConfigurationError(f"{name}={raw!r} is not valid: expected a number of seconds greater than 0")
     return value
 
