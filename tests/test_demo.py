@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,34 @@ def test_the_query_commands_read_the_demo_store(tmp_path: Path) -> None:
     )
     assert logs.returncode == 0, logs.stderr
     assert "chat openai/gpt-4o-mini failed: 429: Provider returned error" in logs.stdout
+
+
+def test_a_demo_whose_calls_cannot_reach_the_gateway_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With nothing listening (e.g. loopback down in a sandbox), every call fails: exit 1, and the failing call's
+    connection error is not passed off as its planned 429."""
+    import contextlib
+    import io
+    import socket
+
+    from gateway_otel import _demo
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}/api/v1"
+
+    @contextlib.contextmanager
+    def unreachable(live: bool, api_key: str | None) -> Any:
+        yield closed_url, "sk-or-demo-not-a-real-key", _demo.sim_workload()
+
+    monkeypatch.setattr(_demo, "_gateway", unreachable)
+    out = io.StringIO()
+    assert _demo.run_demo(path=tmp_path / "demo.db", environ={}, out=out) == 1
+    text = out.getvalue()
+    assert text.count("failed: APIConnectionError") == 11
+    assert "as planned" not in text
+    assert capsys.readouterr().err == (
+        "gateway-otel demo: 11 of the workload's calls did not go as planned (see above); "
+        "their telemetry is stored all the same\n"
+    )

@@ -65,11 +65,13 @@ def _line(out: TextIO, kind: str, model: str, outcome: str, started: float) -> N
     print(f"  {kind:<8} {model:<30} {outcome:<34} {(time.perf_counter() - started) * 1000:6.0f} ms", file=out)
 
 
-def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> None:
+def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> int:
     """The sample traffic: a sync chat per model, the same concurrently with the async client, a stream per model,
-    a tool call and one failing call. Errors are expected for the failing call only; others are reported and the
-    demo goes on."""
+    a tool call and one failing call. Errors are expected for the failing call only (an HTTP error status); others
+    are reported and the demo goes on. Returns how many calls did not go as planned."""
     import openai
+
+    unplanned = 0
 
     prompt = [{"role": "user", "content": "In one sentence: why do LLM calls need tracing?"}]
     for model in workload.models:
@@ -78,21 +80,25 @@ def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> 
             reply = client.chat.completions.create(model=model, messages=prompt, max_tokens=80)
             _line(out, "sync", model, f"ok, {reply.usage.total_tokens if reply.usage else '?'} tokens", started)
         except openai.OpenAIError as error:
+            unplanned += 1
             _line(out, "sync", model, f"failed: {type(error).__name__}", started)
 
-    async def concurrent() -> None:
-        async def one(model: str) -> None:
+    async def concurrent() -> int:
+        async def one(model: str) -> int:
             started = time.perf_counter()
             try:
                 await aclient.chat.completions.create(model=model, messages=prompt, max_tokens=80)
                 _line(out, "async", model, "ok", started)
+                return 0
             except openai.OpenAIError as error:
                 _line(out, "async", model, f"failed: {type(error).__name__}", started)
+                return 1
 
-        await asyncio.gather(*(one(m) for m in workload.models))
+        failed = await asyncio.gather(*(one(m) for m in workload.models))
         await aclient.close()
+        return sum(failed)
 
-    asyncio.run(concurrent())
+    unplanned += asyncio.run(concurrent())
     for model in workload.models:
         started = time.perf_counter()
         try:
@@ -101,6 +107,7 @@ def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> 
                 chunks += 1
             _line(out, "stream", model, f"ok, {chunks} chunks", started)
         except openai.OpenAIError as error:
+            unplanned += 1
             _line(out, "stream", model, f"failed: {type(error).__name__}", started)
     model = workload.models[0]
     started = time.perf_counter()
@@ -111,15 +118,21 @@ def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> 
         calls = reply.choices[0].message.tool_calls or []
         _line(out, "tool", model, f"ok, {calls[0].function.name}()" if calls else "ok, no tool call", started)
     except openai.OpenAIError as error:
+        unplanned += 1
         _line(out, "tool", model, f"failed: {type(error).__name__}", started)
     started = time.perf_counter()
     try:
         client.chat.completions.create(
             model=workload.failing_model, messages=prompt, extra_headers=workload.failing_headers
         )
+        unplanned += 1
         _line(out, "failing", workload.failing_model, "unexpectedly ok", started)
-    except openai.OpenAIError as error:
+    except openai.APIStatusError as error:  # the gateway answered with an error status, as planned
         _line(out, "failing", workload.failing_model, f"failed as planned: {type(error).__name__}", started)
+    except openai.OpenAIError as error:  # no answer at all (connection refused, timeout): not the planned failure
+        unplanned += 1
+        _line(out, "failing", workload.failing_model, f"failed: {type(error).__name__}", started)
+    return unplanned
 
 
 @contextlib.contextmanager
@@ -184,7 +197,8 @@ def run_demo(
     out: TextIO,
     on_ready: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the workload into a fresh store at `path` (default `demo_path()`) and print the report; the exit code."""
+    """Run the workload into a fresh store at `path` (default `demo_path()`) and print the report; the exit code is
+    1 when a call did not go as planned (e.g. no connection to the gateway), so a broken demo never looks fine."""
     import openai
     from opentelemetry.sdk.resources import Resource
 
@@ -223,7 +237,7 @@ def run_demo(
             options: dict[str, Any] = {"base_url": base_url, "api_key": key, "max_retries": 0, "timeout": 60}
             options["default_headers"] = APP_HEADERS
             client, aclient = openai.OpenAI(**options), openai.AsyncOpenAI(**options)
-            run_workload(client, aclient, workload, out)
+            unplanned = run_workload(client, aclient, workload, out)
             client.close()
         finally:
             uninstrument()
@@ -235,4 +249,11 @@ def run_demo(
         f"logs), or in Python gateway_otel.Telemetry(path={str(target)!r}).traces.query()",
         file=out,
     )
+    if unplanned:
+        print(
+            f"gateway-otel demo: {unplanned} of the workload's calls did not go as planned (see above); "
+            "their telemetry is stored all the same",
+            file=sys.stderr,
+        )
+        return 1
     return 0
