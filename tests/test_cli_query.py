@@ -286,3 +286,40 @@ def test_progress_on_a_terminal_only(
     oo.answer(rows)
     code, _, err = run(capsys, "stats", "--backend", "openobserve")  # not a terminal: nothing on stderr
     assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize("argv", [["traces", "--json"], ["stats"], ["destinations", "list", "--json"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(argv: list[str], tmp_path: Any) -> None:
+    """`gateway-otel traces --json | head`: the pipe closes before the output is written; no traceback, no
+    "Broken pipe" error line, exit 0 (the read end is closed before the command starts, so this is deterministic)."""
+    import os
+    import subprocess
+    import sys
+
+    import gateway_otel
+
+    store = tmp_path / "t.db"
+    providers = gateway_otel.configure("local", environ={"GATEWAY_OTEL_LOCAL_PATH": str(store)}, set_global=False)
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "openai/gpt-4o-mini"}
+    with providers.tracer_provider.get_tracer("t").start_as_current_span(
+        "chat openai/gpt-4o-mini", attributes=attributes
+    ):
+        pass
+    providers.shutdown()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_OTEL_", "OTEL_"))}
+    env.update(GATEWAY_OTEL_LOCAL_PATH=str(store), GATEWAY_OTEL_DESTINATIONS="console")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway_otel.cli", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")

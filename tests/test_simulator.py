@@ -593,6 +593,26 @@ def test_serve_refuses_remote_hosts() -> None:
     assert caught.value.code == 2
 
 
+def test_the_command_says_in_one_line_why_it_cannot_listen(capsys: pytest.CaptureFixture[str]) -> None:
+    """A port already taken (8000 is also vLLM's) or out of range: exit 1 with one line, not a traceback."""
+    from gateway_otel.cli import main as cli
+
+    with simulator.serve() as running:
+        port = running.url.split(":")[2].split("/")[0]
+        assert cli(["simulator", "--port", port]) == 1
+    assert capsys.readouterr().err.startswith(f"gateway-otel simulator: cannot listen on 127.0.0.1:{port}: [Errno ")
+    assert cli(["simulator", "--port", "70000"]) == 1
+    assert capsys.readouterr().err == (
+        "gateway-otel simulator: cannot listen on 127.0.0.1:70000: bind(): port must be 0-65535.\n"
+    )
+    with pytest.raises(SystemExit) as caught:
+        cli(["simulator", "--host", "0.0.0.0"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "gateway-otel simulator: error: refusing non-loopback host '0.0.0.0'; pass --allow-remote to bind it anyway\n"
+    )
+
+
 def test_public_api() -> None:
     assert sorted(simulator.__all__) == sorted(
         [

@@ -299,6 +299,8 @@ def run_query_command(args: argparse.Namespace) -> int:
     except QueryError as error:
         print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away: `main` ends quietly
+        raise
     except (ValueError, OSError) as error:
         print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
         return 2

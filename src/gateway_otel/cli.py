@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -243,12 +244,35 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit code. A reader that stops early (`gateway-otel traces --json | head`) ends it
+    quietly with 0, not with a traceback or a misleading error."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, where it can be handled, rather than at exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (a test's capture)
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="gateway-otel", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gateway-otel {__version__}")
     commands = parser.add_subparsers(dest="command")
     sim = commands.add_parser("simulator", help="run the OpenAI-compatible gateway simulator on 127.0.0.1")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8000)
+    sim.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free port (default: 8000)")
+    sim.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback interface")
     dest = commands.add_parser("destinations", help="the destinations this process exports to (from env / .env)")
     actions = dest.add_subparsers(dest="action", required=True)
     for name, help_text in (("list", "list them"), ("get", "show one"), ("test", "send a probe span to each")):
@@ -272,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulator":
             from .simulator._server import main as simulator_main
 
-            return simulator_main(["--host", args.host, "--port", str(args.port)])
+            remote = ["--allow-remote"] if args.allow_remote else []
+            return simulator_main(
+                ["--host", args.host, "--port", str(args.port), *remote], prog="gateway-otel simulator"
+            )
         if args.command == "destinations":
             return _destinations(args)
         if args.command == "openrouter":

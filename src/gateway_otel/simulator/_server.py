@@ -137,10 +137,10 @@ def serve(
     return RunningSimulator(server, thread)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m gateway_otel.simulator`: serve in the foreground until Ctrl-C."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m gateway_otel.simulator") -> int:
+    """`python -m gateway_otel.simulator` (or `gateway-otel simulator`): serve in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m gateway_otel.simulator",
+        prog=prog,
         description="Run the OpenRouter-compatible gateway simulator (a test and demo tool) on a local port.",
         epilog=f"Scenarios (model 'sim/<name>' or header {SCENARIO_HEADER}): {', '.join(SCENARIOS)}",
     )
@@ -150,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.allow_remote and not is_loopback(args.host):
         parser.error(f"refusing non-loopback host {args.host!r}; pass --allow-remote to bind it anyway")
-    with serve(args.host, args.port, allow_remote=args.allow_remote) as running:
+    try:
+        running = serve(args.host, args.port, allow_remote=args.allow_remote)
+    except (OSError, OverflowError) as error:  # port taken or out of range, unknown host: one line, no traceback
+        print(f"{prog}: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    with running:
         print(f"Gateway simulator listening on {running.url}", flush=True)
         print(f"  OPENAI_BASE_URL={running.url} OPENAI_API_KEY=sk-or-simulated", flush=True)
         print(f"  error scenarios: model '{SCENARIO_MODEL_PREFIX}<name>', names: {', '.join(SCENARIOS)}", flush=True)
