@@ -232,6 +232,30 @@ def test_settings_precedence() -> None:
     assert Settings.load(environ={"GATEWAY_OTEL_METRICS": "off"}).metrics is False
 
 
+def test_settings_in_the_dotenv_file_apply_to_instrument(
+    make_telemetry: Any, sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.env` is read by `configure()`, the destinations and `doctor`; `GATEWAY_OTEL_CAPTURE_CONTENT=false` there
+    must be privacy mode for `instrument()` too, not a prompt recorded while `doctor` says capture is off."""
+    for name in (
+        "GATEWAY_OTEL_CAPTURE_CONTENT",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "GATEWAY_OTEL_DOTENV",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("GATEWAY_OTEL_CAPTURE_CONTENT=false\nGATEWAY_OTEL_MAX_CONTENT_LENGTH=50\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_OTEL_MAX_CONTENT_LENGTH", "70")  # the environment wins over .env
+    assert Settings.load() == Settings(capture_content=False, max_content_length=70)
+    telemetry = make_telemetry()
+    make_client(sim).chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "my private prompt"}]
+    )
+    attributes = telemetry.span().attributes
+    assert "my private prompt" not in repr(dict(attributes))
+    assert attributes["gen_ai.usage.input_tokens"] > 0
+
+
 def test_gateway_option_overrides_detection(make_telemetry: Any, sim: Any) -> None:
     telemetry = make_telemetry(gateway="litellm")
     make_client(sim, base_url="http://10.1.2.3:9999/v1").chat.completions.create(

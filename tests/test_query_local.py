@@ -313,3 +313,21 @@ def test_the_registry_names_every_backend() -> None:
     assert list(BACKENDS) == ["local", "openobserve", "phoenix"]
     with pytest.raises(QueryError, match=r"^the phoenix backend is not configured: PHOENIX_COLLECTOR_ENDPOINT="):
         Telemetry("phoenix", environ={"PHOENIX_COLLECTOR_ENDPOINT": "not a url"})
+
+
+def test_the_default_store_is_the_one_named_in_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`GATEWAY_OTEL_LOCAL_PATH` in `.env`: the `local` destination writes there, so `Telemetry()` (and the
+    commands) read there, not the default store."""
+    store = tmp_path / "app.db"
+    (tmp_path / ".env").write_text(f"GATEWAY_OTEL_LOCAL_PATH={store}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GATEWAY_OTEL_LOCAL_PATH")
+    monkeypatch.delenv("GATEWAY_OTEL_DOTENV", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "elsewhere"))
+    providers = gateway_otel.configure("local", set_global=False)
+    with providers.tracer_provider.get_tracer("t").start_as_current_span("checkout"):
+        pass
+    providers.shutdown()
+    assert store.exists()
+    with Telemetry() as telemetry:
+        assert [s.name for s in telemetry.traces.query().spans] == ["checkout"]

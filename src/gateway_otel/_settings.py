@@ -6,7 +6,6 @@ that names the setting and says what it expects.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -98,8 +97,8 @@ class Settings:
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
-        """Build settings from keyword options, then the environment, then defaults."""
-        env = os.environ if environ is None else environ
+        """Build settings from keyword options, then the environment (over the `.env` file), then defaults."""
+        env = _process_environment() if environ is None else environ
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -125,6 +124,14 @@ class Settings:
             ),
             trace_metadata=_trace_metadata(options.get("trace_metadata"), env),
         )
+
+
+def _process_environment() -> Mapping[str, str]:
+    """The process environment over the `.env` file, as `configure()`, the destinations and `doctor` read it: a
+    setting in `.env` (`GATEWAY_OTEL_CAPTURE_CONTENT=false`) must mean the same to `instrument()`."""
+    from .destinations._configure import environment
+
+    return environment()
 
 
 def _capture_content(explicit: Any, env: Mapping[str, str]) -> bool:

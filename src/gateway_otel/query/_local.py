@@ -70,9 +70,9 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> None:
-        import os
+        from ..destinations._configure import environment  # the environment over `.env`, as the writer reads it
 
-        config = store_config(os.environ if environ is None else environ)
+        config = store_config(environment(environ))
         self.path = Path(path).expanduser() if path is not None else config.path
         self._config = StoreConfig(self.path, config.max_age_seconds, config.max_bytes)
         self._lock = threading.Lock()
