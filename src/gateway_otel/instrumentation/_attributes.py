@@ -8,6 +8,7 @@ left out, never invented.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,34 @@ def to_json(value: Any) -> str:
     return _JSON.encode(value)
 
 
+# Credentials a request body may carry for the gateway to use upstream (LiteLLM's client-side `api_key`,
+# `aws_secret_access_key`, `vertex_credentials`, a `user_config` full of them): their values never reach a span.
+_MAYBE_SECRET = re.compile(r"key|secret|passw|credential|authorization|token\"", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"api[_-]?key|secret|passw|credential|authorization|access[_-]?key|(?:^|[_-])token$", re.IGNORECASE
+)
+REDACTED = "[REDACTED]"
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and _SECRET_NAME.search(k) else _redacted(v) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def safe_json(value: Any) -> str:
+    """`value` as JSON with the values of credential-named keys, at any depth, replaced by a marker.
+
+    One regular-expression scan of the JSON decides; only a body that may hold a credential is walked again.
+    """
+    encoded = _JSON.encode(value)
+    return _JSON.encode(_redacted(value)) if _MAYBE_SECRET.search(encoded) else encoded
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -119,7 +148,7 @@ def request_attributes(
     attrs["gen_ai.request.stream"] = params.get("stream") is True
     if special:
         attrs.update(_special_attributes(endpoint, special))
-    attrs["llm.invocation_parameters"] = to_json(params)
+    attrs["llm.invocation_parameters"] = safe_json(params)
     return attrs
 
 
@@ -156,7 +185,7 @@ def _special_attributes(endpoint: Endpoint, body: Mapping[str, Any]) -> Attribut
         attrs["user.id"] = user
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and metadata:
-        attrs["metadata"] = to_json(metadata)
+        attrs["metadata"] = safe_json(metadata)
     return attrs
 
 

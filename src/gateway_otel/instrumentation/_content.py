@@ -271,14 +271,14 @@ def _flatten_one(key: str, message: Message) -> dict[str, Any]:
                 attrs[part_key + "type"] = "text"
                 attrs[part_key + "text"] = str(part.get("content", ""))
     k = 0
-    for part in parts:
-        if part["type"] == "tool_call":
+    for part in parts:  # only the parts built here: a request's own part may claim one of these types
+        if part["type"] == "tool_call" and "arguments" in part:
             call_key = f"{key}tool_calls.{k}.tool_call."
             attrs[call_key + "id"] = part["id"]
             attrs[call_key + "function.name"] = part["name"]
             attrs[call_key + "function.arguments"] = part["arguments"]
             k += 1
-        elif part["type"] == "tool_call_response":
+        elif part["type"] == "tool_call_response" and "response" in part:
             attrs[key + "tool_call_id"] = part["id"]
             attrs[key + "content"] = part["response"]
     return attrs

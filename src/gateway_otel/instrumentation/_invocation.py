@@ -277,43 +277,45 @@ class Invocation:
         duration = time.perf_counter() - self._started
         span = self.span
         settings = self.telemetry.settings
-        limit = settings.max_content_length
         attrs: dict[str, Any] = {}
         error = None
-        facts = self.header_facts
-        if facts is None and exc is not None and reads_headers(self.gateway):
-            facts = header_facts(getattr(getattr(exc, "response", None), "headers", None))
-        if facts is not None:
-            self._apply_header_facts(facts, record, attrs)
-        if record is not None:
-            attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
-            if record.error_message is not None or record.error_code is not None:
-                error = str(record.error_code) if record.error_code is not None else "gateway_error"
-                attrs["error.type"] = error
-                if record.error_code is not None:
-                    attrs["gateway.error.code"] = str(record.error_code)
-                if record.error_message:
-                    attrs["gateway.error.message"] = self._scrub(A.as_text(record.error_message, 4096))
-        if extra:
-            attrs.update(extra)
-        if exc is not None:
-            error = A.error_type(exc)
-            attrs["error.type"] = error
-            for key, value in A.error_attributes(exc, limit).items():
-                attrs[key] = self._scrub(value) if isinstance(value, str) else value
-        if span.is_recording():
-            if settings.capture_content:
-                attrs.update(self._content_attributes(record, len(attrs)))
-            span.set_attributes(attrs)
-            if stream is not None and stream.first_chunk_at is not None:
-                span.add_event("gen_ai.first_chunk", timestamp=stream.first_chunk_ns)
+        try:  # whatever goes wrong while recording, the span ends
+            limit = settings.max_content_length
+            facts = self.header_facts
+            if facts is None and exc is not None and reads_headers(self.gateway):
+                facts = header_facts(getattr(getattr(exc, "response", None), "headers", None))
+            if facts is not None:
+                self._apply_header_facts(facts, record, attrs)
+            if record is not None:
+                attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
+                if record.error_message is not None or record.error_code is not None:
+                    error = str(record.error_code) if record.error_code is not None else "gateway_error"
+                    attrs["error.type"] = error
+                    if record.error_code is not None:
+                        attrs["gateway.error.code"] = str(record.error_code)
+                    if record.error_message:
+                        attrs["gateway.error.message"] = self._scrub(A.as_text(record.error_message, 4096))
+            if extra:
+                attrs.update(extra)
             if exc is not None:
-                self._record_exception(exc, error)
-            elif error is not None:
-                span.set_status(Status(StatusCode.ERROR, attrs.get("gateway.error.message") or error))
-            elif attrs.get("gateway.stream.outcome", "completed") == "completed":
-                span.set_status(_OK)
-        span.end()
+                error = A.error_type(exc)
+                attrs["error.type"] = error
+                for key, value in A.error_attributes(exc, limit).items():
+                    attrs[key] = self._scrub(value) if isinstance(value, str) else value
+            if span.is_recording():
+                if settings.capture_content:
+                    attrs.update(self._content_attributes(record, len(attrs)))
+                span.set_attributes(attrs)
+                if stream is not None and stream.first_chunk_at is not None:
+                    span.add_event("gen_ai.first_chunk", timestamp=stream.first_chunk_ns)
+                if exc is not None:
+                    self._record_exception(exc, error)
+                elif error is not None:
+                    span.set_status(Status(StatusCode.ERROR, attrs.get("gateway.error.message") or error))
+                elif attrs.get("gateway.stream.outcome", "completed") == "completed":
+                    span.set_status(_OK)
+        finally:
+            span.end()
         if error is not None:
             emit_failure(self, attrs, exc)
         if settings.metrics:
@@ -340,7 +342,10 @@ class Invocation:
         attrs = A.input_content_attributes(endpoint, body, messages, limit)
         if record is not None:
             attrs.update(A.output_content_attributes(record, limit))
-        budget = max_attributes - len(self.start_attrs) - used - len(attrs) - _RESERVED_ATTRIBUTES
+        room = max_attributes - len(self.start_attrs) - used - _RESERVED_ATTRIBUTES
+        budget = room - len(attrs)
+        if budget < 0:  # a span attribute limit this small: only the content that fits, the rest left out
+            return dict(list(attrs.items())[: max(room, 0)])
         if endpoint.operation == "embeddings":
             attrs.update(A.embedding_texts(messages, budget))
             return attrs
@@ -389,7 +394,8 @@ class Invocation:
         instruments.duration.record(duration, attrs)
         if stream is not None and stream.first_chunk_at is not None:
             instruments.time_to_first_chunk.record(stream.first_chunk_at - self._started, attrs)
-            if stream.chunks > 1:
+            # Closed, abandoned or cancelled, the end came when the caller decided, not with a chunk.
+            if stream.chunks > 1 and stream.outcome in ("completed", "error"):
                 per_chunk = (stream.last_chunk_at - stream.first_chunk_at) / (stream.chunks - 1)
                 instruments.time_per_output_chunk.record(per_chunk, attrs)
         usage = record.usage if record is not None else None

@@ -94,9 +94,9 @@ class ChatAccumulator:
             if type(extra) is not dict:
                 extra = _EMPTY
         record = self.record
-        if record.id is None:
-            record.id = known.get("id")
-            record.model = known.get("model")
+        if not record.id:  # Azure's first chunk (prompt filter results) has an empty id and model
+            record.id = known.get("id") or None
+            record.model = known.get("model") or None
         if extra:
             if record.upstream_provider is None:
                 provider = extra.get("provider")
@@ -249,6 +249,7 @@ class StreamState:
         "first_chunk_ns",
         "invocation",
         "last_chunk_at",
+        "outcome",
     )
 
     def __init__(self, invocation: Any, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
@@ -260,6 +261,7 @@ class StreamState:
         self.first_chunk_ns = 0
         self.last_chunk_at = 0.0
         self.done = False
+        self.outcome: str | None = None
 
     def on_first_chunk(self) -> None:
         self.first_chunk_at = time.perf_counter()
@@ -270,7 +272,8 @@ class StreamState:
         if self.done:
             return
         self.done = True
-        self.last_chunk_at = time.perf_counter()  # the end arrives right after the last chunk
+        self.outcome = outcome
+        self.last_chunk_at = time.perf_counter()  # right after the last chunk when the stream ran to its end
         try:
             self.invocation.end_stream(self, self.accumulator.finish(), outcome, exc)
         except Exception:
