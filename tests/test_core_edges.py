@@ -8,6 +8,7 @@ span attribute limit far below the default.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import time
@@ -20,10 +21,11 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 import gateway_otel
 from conftest import API_KEY, OPENAI_MAJOR, Telemetry, make_client
-from gateway_otel import _internal
+from gateway_otel import ConfigurationError, _internal
 from gateway_otel.instrumentation import _attributes, _invocation, _stream
 
 httpx_module = importlib.import_module("httpx2" if OPENAI_MAJOR >= 3 else "httpx")
@@ -234,3 +236,37 @@ def test_a_small_span_attribute_limit_never_drops_the_essentials(sim: Any) -> No
     for key in ("gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.response.model"):
         assert key in attrs, key
     assert not [k for k in attrs if k.startswith("llm.tools.")]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("read", ["read", "text"])
+def test_a_streaming_response_read_whole_is_recorded(
+    telemetry: Telemetry, sim: Any, read: str, asynchronous: bool
+) -> None:
+    """`with_streaming_response` without `stream=True`: the caller reads the body itself, then the block closes it."""
+
+    async def go() -> Any:
+        client = make_client(sim, asynchronous=asynchronous)
+        call = client.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES)
+        if asynchronous:
+            async with call as response:
+                return await getattr(response, read)()
+        with call as response:
+            return getattr(response, read)()
+
+    body = asyncio.run(go())
+    reply = json.loads(body)
+    span = telemetry.span()
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.response.model"] == reply["model"]
+    assert attrs["gen_ai.response.id"] == reply["id"]
+    assert attrs["gen_ai.usage.input_tokens"] == reply["usage"]["prompt_tokens"]
+    assert attrs["gen_ai.usage.cost"] == reply["usage"]["cost"]
+    assert attrs["output.value"] == reply["choices"][0]["message"]["content"]
+    assert span.status.status_code is StatusCode.OK
+
+
+@pytest.mark.parametrize("value", [2.5, 1000.0, [100]])
+def test_a_non_integer_content_length_fails_at_instrument(make_telemetry: Any, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"max_content_length=.* is not valid: expected a whole number"):
+        make_telemetry(max_content_length=value)

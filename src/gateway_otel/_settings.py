@@ -39,6 +39,8 @@ def _parse_bool(name: str, raw: str, *, extra: Mapping[str, bool] | None = None)
 
 def _parse_positive_int(name: str, raw: str | int) -> int:
     try:
+        if not isinstance(raw, (int, str)):  # int(2.5) would quietly be 2
+            raise TypeError
         value = int(raw)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0") from None

@@ -27,6 +27,19 @@ def wrap_raw_response(invocation: Any, response: Any) -> Any:
     return response
 
 
+def _body_read(response: Any) -> Any:
+    """The JSON body of a response the caller has read whole; None when it was not read (or is not JSON)."""
+    http_response = getattr(response, "http_response", None)
+    try:
+        content = http_response.content  # raises until the body has been read
+    except Exception:
+        return None
+    try:
+        return json.loads(content)
+    except (TypeError, ValueError):
+        return None
+
+
 def _is_coroutine_method(obj: Any, name: str) -> bool:
     return inspect.iscoroutinefunction(getattr(type(obj), name, None))
 
@@ -58,7 +71,11 @@ class _ResponseProxy(Proxy):  # type: ignore[misc]
             return
         try:
             if self._self_parsed is None:
-                invocation.end_unread()
+                body = None if invocation.stream else _body_read(self.__wrapped__)
+                if body is None:
+                    invocation.end_unread()
+                else:  # the caller read the body itself (`read()`, `text()`): it is recorded all the same
+                    invocation.record_response(body)
             else:
                 self._self_parsed[1]._self_state.finish("closed")
         except Exception:
