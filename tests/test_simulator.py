@@ -613,6 +613,23 @@ def test_the_command_says_in_one_line_why_it_cannot_listen(capsys: pytest.Captur
     )
 
 
+def test_a_client_resetting_its_connection_prints_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's clients close idle keep-alive sockets; a reset seen by the server is not an error to print."""
+    with simulator.serve() as running:
+        server = running._server
+        for gone in (ConnectionResetError(104, "Connection reset by peer"), BrokenPipeError(32, "Broken pipe")):
+            try:
+                raise gone
+            except ConnectionError:
+                server.handle_error(None, ("127.0.0.1", 1))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a real bug in the simulator")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))
+        assert "ValueError: a real bug in the simulator" in capsys.readouterr().err
+
+
 def test_public_api() -> None:
     assert sorted(simulator.__all__) == sorted(
         [

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 from ._app import SCENARIO_HEADER, SCENARIO_MODEL_PREFIX, SCENARIOS, GatewaySimulator, SimulatedResponse
 
@@ -29,6 +30,13 @@ class _Server(ThreadingHTTPServer):
         self.simulator = simulator
         self.stopping = threading.Event()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or drops its connection (an idle keep-alive socket closed at exit) is not a server
+        error: no traceback on stderr, where `gateway-otel demo` would show it. Anything else is still printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
