@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import time
 import types
 from typing import Any
@@ -270,3 +271,23 @@ def test_a_streaming_response_read_whole_is_recorded(
 def test_a_non_integer_content_length_fails_at_instrument(make_telemetry: Any, value: Any) -> None:
     with pytest.raises(ConfigurationError, match=r"max_content_length=.* is not valid: expected a whole number"):
         make_telemetry(max_content_length=value)
+
+
+def test_instrumenting_again_with_other_settings_is_not_silent(make_telemetry: Any, sim: Any, caplog: Any) -> None:
+    """`opentelemetry-instrument` instruments first; the app's own `instrument(capture_content=False)` is then
+    ignored (idempotent): it must say so, and a bad option must still fail."""
+    telemetry = make_telemetry()
+    caplog.set_level(logging.DEBUG, logger="gateway_otel")
+    gateway_otel.instrument(capture_content=False, max_content_length=100)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "gateway_otel is already instrumented, so capture_content=False, max_content_length=100 is ignored: "
+        "call gateway_otel.uninstrument() first to change it"
+    ]
+    with pytest.raises(ConfigurationError, match="max_content_length=0 is not valid"):
+        gateway_otel.instrument(max_content_length=0)
+    caplog.clear()
+    gateway_otel.instrument()  # the same settings again: quiet
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert "gen_ai.input.messages" in telemetry.span().attributes  # the first settings are the ones in force

@@ -35,7 +35,8 @@ __all__ = [
 def instrument(
     tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None, **options: Any
 ) -> None:
-    """Trace every openai call from now on. Idempotent.
+    """Trace every openai call from now on. Idempotent: a second call changes nothing (other settings are ignored,
+    with a warning; `uninstrument()` first to change them).
 
     Uses the given providers, else the application's global ones; when the application has set none,
     `configure()` sets providers that export where `GATEWAY_OTEL_DESTINATIONS` / `OTEL_EXPORTER_OTLP_*` say.

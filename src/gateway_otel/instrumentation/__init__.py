@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import fields
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -20,6 +21,9 @@ __all__ = ["GatewayInstrumentor"]
 
 logger = logging.getLogger("gateway_otel")
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+_NOT_SETTINGS = frozenset(
+    {"tracer_provider", "meter_provider", "logger_provider", "skip_dep_check", "raise_exception_on_conflict"}
+)
 
 
 def _providers_unset() -> bool:
@@ -40,15 +44,34 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _restore: list[tuple[type, Any]] | None = None
+    _settings: Settings | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.40.0",)
 
     def instrument(self, **kwargs: Any) -> Any:
         if self._is_instrumented_by_opentelemetry:
-            logger.debug("gateway_otel: already instrumented")
+            self._settings_unchanged(kwargs)
             return None
         return super().instrument(**kwargs)
+
+    def _settings_unchanged(self, kwargs: dict[str, Any]) -> None:
+        """Instrumenting again changes nothing: a bad option still fails, a different one is said to be ignored."""
+        requested = Settings.load(**{key: value for key, value in kwargs.items() if key not in _NOT_SETTINGS})
+        active = self._settings
+        if active is None or requested == active:
+            logger.debug("gateway_otel: already instrumented")
+            return
+        ignored = ", ".join(
+            f"{f.name}={getattr(requested, f.name)!r}"
+            for f in fields(Settings)
+            if getattr(requested, f.name) != getattr(active, f.name)
+        )
+        logger.warning(
+            "gateway_otel is already instrumented, so %s is ignored: call gateway_otel.uninstrument() first to "
+            "change it",
+            ignored,
+        )
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer_provider = kwargs.pop("tracer_provider", None)
@@ -63,9 +86,11 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
         _logs.use(logger_provider)
         self._restore = patch(Telemetry(tracer, Instruments(meter), settings))
+        self._settings = settings
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _logs.stop()
         if self._restore:
             unpatch(self._restore)
         self._restore = None
+        self._settings = None
