@@ -74,7 +74,8 @@ def to_json(value: Any) -> str:
 
 # Credentials a request body may carry for the gateway to use upstream (LiteLLM's client-side `api_key`,
 # `aws_secret_access_key`, `vertex_credentials`, a `user_config` full of them): their values never reach a span.
-_MAYBE_SECRET = re.compile(r"key|secret|passw|credential|authorization|token\"", re.IGNORECASE)
+_SECRET_WORDS = ("key", "secret", "passw", "credential", "authoriz", 'token"')
+"""Words one of which a credential's key has; their absence from the lowercased JSON clears it in ~1 µs."""
 _SECRET_NAME = re.compile(
     r"api[_-]?key|secret|passw|credential|authorization|access[_-]?key|(?:^|[_-])token$", re.IGNORECASE
 )
@@ -94,10 +95,14 @@ def _redacted(value: Any) -> Any:
 def safe_json(value: Any) -> str:
     """`value` as JSON with the values of credential-named keys, at any depth, replaced by a marker.
 
-    One regular-expression scan of the JSON decides; only a body that may hold a credential is walked again.
+    A few substring tests on the JSON decide; only a body that may hold a credential is walked again.
     """
     encoded = _JSON.encode(value)
-    return _JSON.encode(_redacted(value)) if _MAYBE_SECRET.search(encoded) else encoded
+    lowered = encoded.lower()
+    for word in _SECRET_WORDS:
+        if word in lowered:
+            return _JSON.encode(_redacted(value))
+    return encoded
 
 
 def _number(value: Any) -> bool:
