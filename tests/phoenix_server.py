@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from server_env import ensure_env
+from server_env import ensure_env, free_port, tail
 
 PHOENIX_REQUIREMENT = "arize-phoenix==20.26.1"
 SKIP_ENV = "GATEWAY_OTEL_SKIP_PHOENIX"
@@ -59,19 +58,9 @@ sys.exit(main())
 """
 
 
-def _tail(text: str, limit: int = _TAIL_CHARS) -> str:
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
 def ensure_phoenix_env(requirement: str = PHOENIX_REQUIREMENT) -> Path:
     """The Phoenix venv (installed on first use, then reused from the shared server cache; see `server_env`)."""
     return ensure_env("phoenix", [requirement], "bin/phoenix")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PhoenixServer:
@@ -109,9 +98,9 @@ class PhoenixServer:
             raise RuntimeError(f"no Phoenix executable at {executable}; call ensure_phoenix_env() first")
         self._workdir = Path(tempfile.mkdtemp(prefix="phoenix-"))
         self._log_path = self._workdir / "server.log"
-        self.port, self.grpc_port = _free_port(), _free_port()
+        self.port, self.grpc_port = free_port(), free_port()
         while self.grpc_port == self.port:
-            self.grpc_port = _free_port()
+            self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.traces_endpoint = f"{self.url}/v1/traces"
         env = {
@@ -185,7 +174,7 @@ class PhoenixServer:
         """The end of the server's combined stdout/stderr, for failure messages."""
         if self._log_path is None or not self._log_path.exists():
             return "(no Phoenix log)"
-        return "--- Phoenix log tail ---\n" + _tail(self._log_path.read_text(errors="replace"), limit)
+        return "--- Phoenix log tail ---\n" + tail(self._log_path.read_text(errors="replace"), limit)
 
     # --- reading spans back ----------------------------------------------------------------------------------------
 
@@ -200,7 +189,7 @@ class PhoenixServer:
             if exc.code == 404:
                 return None
             body = exc.read().decode(errors="replace")
-            raise RuntimeError(f"GET {url} -> {exc.code}: {_tail(body, 1000)}") from exc
+            raise RuntimeError(f"GET {url} -> {exc.code}: {tail(body, 1000)}") from exc
 
     def spans(self, project: str, **filters: Any) -> list[dict[str, Any]]:
         """Every span of `project` that matches `filters`, following `next_cursor` pages.

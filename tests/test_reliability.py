@@ -78,9 +78,11 @@ def malformed_chat(draw: Any) -> Any:
     return body
 
 
-def _client_serving(payload: bytes, *, status: int = 200, asynchronous: bool = False) -> Any:
+def _client_serving(
+    payload: bytes, *, status: int = 200, asynchronous: bool = False, content_type: str = "application/json"
+) -> Any:
     def handler(request: Any) -> Any:
-        return httpx_module.Response(status, content=payload, headers={"content-type": "application/json"})
+        return httpx_module.Response(status, content=payload, headers={"content-type": content_type})
 
     transport = httpx_module.MockTransport(handler)
     if asynchronous:
@@ -209,15 +211,7 @@ def test_a_lone_surrogate_in_a_stream_does_not_make_the_span_unexportable(teleme
     ]
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
 
-    def handler(request: Any) -> Any:
-        return httpx_module.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
-
-    client = openai.OpenAI(
-        base_url=OPENROUTER_URL,
-        api_key=API_KEY,
-        max_retries=0,
-        http_client=openai.DefaultHttpxClient(transport=httpx_module.MockTransport(handler)),
-    )
+    client = _client_serving(body.encode(), content_type="text/event-stream")
     stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
     texts = [chunk.choices[0].delta.content for chunk in stream]
     assert texts == ["a", "\ud800", "b"]
@@ -245,15 +239,7 @@ def test_malformed_stream_chunks_never_break_iteration(telemetry: Telemetry) -> 
     ]
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
 
-    def handler(request: Any) -> Any:
-        return httpx_module.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
-
-    client = openai.OpenAI(
-        base_url=OPENROUTER_URL,
-        api_key=API_KEY,
-        max_retries=0,
-        http_client=openai.DefaultHttpxClient(transport=httpx_module.MockTransport(handler)),
-    )
+    client = _client_serving(body.encode(), content_type="text/event-stream")
     received = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True))
     assert len(received) == len(chunks)
     assert telemetry.span().attributes["gateway.stream.outcome"] == "completed"
