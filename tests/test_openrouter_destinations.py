@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -210,11 +211,16 @@ def test_errors_are_one_clear_line(
         assert len(server.requests) == 1
 
 
-def test_a_wrong_key_is_a_401(capsys: Any, server: ManagementServer, monkeypatch: Any) -> None:
+def test_a_wrong_key_is_a_401(capsys: Any, server: ManagementServer, monkeypatch: Any, caplog: Any) -> None:
     monkeypatch.delenv("OPENROUTER_MANAGEMENT_KEY")
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-not-a-management-key-000000")
-    code, _, err = run_cli(capsys, server, "list")
+    with caplog.at_level(logging.DEBUG, logger="gateway_otel"):
+        code, _, err = run_cli(capsys, server, "list")
     assert code == 1 and "(401)" in err and "sk-or-v1-not" not in err
+    # The SDK's error is logged at debug level, by type, with the one-line message: never the key, no traceback.
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("openrouter SDK raised")]
+    assert record.levelno == logging.DEBUG and "(401)" in record.getMessage() and record.exc_info is None
+    assert "sk-or-v1-not" not in caplog.text
     assert server.requests[0].authorization == "Bearer sk-or-v1-not-a-management-key-000000"
 
 

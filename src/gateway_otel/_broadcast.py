@@ -10,6 +10,7 @@ Secrets are masked here, whatever the API returned; the management key never app
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._settings import ConfigurationError
+
+logger = logging.getLogger("gateway_otel")
 
 __all__ = [
     "DEFAULT_SERVER_URL",
@@ -250,10 +253,11 @@ def _call(key: str, url: str, retry_seconds: float, what: str, action: Any) -> A
             return action(client, retries)
     except BroadcastError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # whatever the SDK raises: one clear line for the known kinds, the rest re-raised
         error = _error(exc, key, url, retry_seconds, what)
         if error is None:
             raise
+        logger.debug("openrouter SDK raised %s: %s", type(exc).__qualname__, error)  # no traceback: it may hold the key
         raise error from None
 
 

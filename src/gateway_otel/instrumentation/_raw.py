@@ -31,8 +31,8 @@ def _body_read(response: Any) -> Any:
     """The JSON body of a response the caller has read whole; None when it was not read (or is not JSON)."""
     http_response = getattr(response, "http_response", None)
     try:
-        content = http_response.content  # raises until the body has been read
-    except Exception:
+        content = http_response.content
+    except (AttributeError, RuntimeError):  # no response, or httpx's ResponseNotRead (a RuntimeError): not read yet
         return None
     try:
         return json.loads(content)
