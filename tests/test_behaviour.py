@@ -274,6 +274,7 @@ def test_public_api_is_pinned() -> None:
             "AsyncTelemetry",
             "ConfigurationError",
             "GatewayInstrumentor",
+            "GatewayOtelError",
             "Providers",
             "Settings",
             "Telemetry",

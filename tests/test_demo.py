@@ -109,7 +109,7 @@ def test_live_needs_a_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
 
 def test_live_uses_openrouter_free_models() -> None:
-    from gateway_otel import _demo
+    from gateway_otel.cli import _demo
 
     workload = _demo.live_workload()
     assert all(m.endswith(":free") for m in workload.models)
@@ -173,7 +173,7 @@ def test_a_demo_whose_calls_cannot_reach_the_gateway_fails(
     import io
     import socket
 
-    from gateway_otel import _demo
+    from gateway_otel.cli import _demo
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))

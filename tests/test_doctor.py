@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from gateway_otel import Settings
-from gateway_otel._broadcast import from_json
-from gateway_otel._doctor import findings
 from gateway_otel.cli import main
+from gateway_otel.cli._doctor import findings
 from gateway_otel.destinations._presets import resolve
+from gateway_otel.openrouter._broadcast import from_json
 from openrouter_server import ManagementServer, destination, serve
 
 KEY = "sk-or-v1-mgmt-SENTINEL-0d0c0b0a09080706"

@@ -24,10 +24,11 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 import gateway_otel
 from conftest import make_client, run
-from gateway_otel import _store, destinations
+from gateway_otel import destinations
+from gateway_otel import store as _store
 from gateway_otel.destinations import _configure
-from gateway_otel.destinations._local import LocalSpanExporter
 from gateway_otel.simulator import GatewaySimulator
+from gateway_otel.store import LocalSpanExporter
 
 HOUR_NS = 3600 * 10**9
 
@@ -369,13 +370,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
-from gateway_otel import _store
-from gateway_otel.destinations._local import LocalSpanExporter
+from pathlib import Path
+from gateway_otel import store as _store
+from gateway_otel.store import LocalSpanExporter
 
 path, worker, batches, size, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-exporter = LocalSpanExporter(_store.StoreConfig(_store.Path(path), None, None))
+exporter = LocalSpanExporter(_store.StoreConfig(Path(path), None, None))
 print("ready", flush=True)
-while not _store.Path(go).exists():  # every writer starts at the same moment
+while not Path(go).exists():  # every writer starts at the same moment
     time.sleep(0.01)
 resource = Resource.create({"service.name": f"worker-{worker}"})
 failed = 0

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway_otel import _broadcast
 from gateway_otel.cli import main
+from gateway_otel.openrouter import _broadcast
 from openrouter_server import WORKSPACE, ManagementServer, destination, serve
 
 KEY = "sk-or-v1-mgmt-SENTINEL-5f1e2d3c4b5a69788796a5b4"
@@ -99,10 +99,10 @@ def test_list_walks_every_page_and_prints_the_table(capsys: Any, server: Managem
 
 EXPECTED_TABLE = """\
 id                                    type            name                 enabled  privacy  sampling  config
-------------------------------------  --------------  -------------------  -------  -------  --------  -------------------------------------------------------------------------------------------
+------------------------------------  --------------  -------------------  -------  -------  --------  -------------------------------------------------------------------------------------------------
 99999999-aaaa-bbbb-cccc-000000000001  arize           arize 1              yes      off      1         apiKey=ak-1...zz99, modelId=checkout, spaceKey=U3BhY2U6MTIz, baseUrl=https://otlp.arize.com
 99999999-aaaa-bbbb-cccc-000000000002  langfuse        langfuse 2           yes      off      1         publicKey=pk-l...EfGh, secretKey=sk-l...AbCd, baseUrl=https://us.cloud.langfuse.com
-99999999-aaaa-bbbb-cccc-000000000003  otel-collector  otel-collector 3     no       on       0.25      endpoint=https://collector.example.com:4318/v1/traces?****, headers.Authorization=****0001
+99999999-aaaa-bbbb-cccc-000000000003  otel-collector  otel-collector 3     no       on       0.25      endpoint=https://collector.example.com:4318/v1/traces?****, headers.Authorization=Bearer ****0001
 99999999-aaaa-bbbb-cccc-000000000004  webhook         -                    yes      off      1         url=https://hooks.example.com/otel, method=POST
 99999999-aaaa-bbbb-cccc-000000000005  datadog         datadog 5            yes      off      1         apiKey=****9999, mlApp=shop, url=https://api.datadoghq.com
 99999999-aaaa-bbbb-cccc-000000000006  bigquery*       BQ                   yes      on       0.5       projectId=p1, credentials=****als}
@@ -128,7 +128,7 @@ def test_list_json(capsys: Any, server: ManagementServer) -> None:
     assert [d["known_type"] for d in data] == [True] * 5 + [False, False]
     assert data[2]["config"] == {
         "endpoint": "https://collector.example.com:4318/v1/traces?****",
-        "headers": {"Authorization": "****0001"},
+        "headers": {"Authorization": "Bearer ****0001"},
     }
     assert data[4]["config"] == {
         "apiKey": "****9999",
@@ -177,7 +177,8 @@ def test_get_one(capsys: Any, server: ManagementServer) -> None:
         "sampling_rate  0.25",
         "regions        ['global']",
         f"workspace_id   {WORKSPACE}",
-        "config         endpoint=https://collector.example.com:4318/v1/traces?****, headers.Authorization=****0001",
+        "config         endpoint=https://collector.example.com:4318/v1/traces?****, "
+        "headers.Authorization=Bearer ****0001",
         "known_type     True",
     ]
 

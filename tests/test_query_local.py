@@ -18,7 +18,7 @@ import gateway_otel
 from conftest import make_client, run
 from gateway_otel import AsyncTelemetry, Telemetry
 from gateway_otel.query import LogsResult, MetricsResult, QueryError, TracesResult
-from gateway_otel.query._local import LocalBackend
+from gateway_otel.query._local_store import LocalBackend
 from gateway_otel.simulator import GatewaySimulator
 
 PROMPT = [{"role": "user", "content": "Hello there"}]

@@ -19,7 +19,7 @@ from conftest import make_client
 from gateway_otel.query import _phoenix
 from gateway_otel.query._model import LogQuery, QueryError, SpanQuery
 from gateway_otel.query._phoenix import PhoenixBackend
-from gateway_otel.query._rows import from_unix_ns
+from gateway_otel.query._remote import from_unix_ns
 from phoenix_server import PhoenixServer, phoenix  # noqa: F401
 
 PROJECT = "gateway-otel-query"

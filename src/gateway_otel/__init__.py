@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._settings import ConfigurationError, Settings
+from ._errors import ConfigurationError, GatewayOtelError
+from ._settings import Settings
 from ._version import __version__
 from .destinations import Providers, configure
 from .instrumentation import GatewayInstrumentor
@@ -21,6 +22,7 @@ __all__ = [
     "AsyncTelemetry",
     "ConfigurationError",
     "GatewayInstrumentor",
+    "GatewayOtelError",
     "Providers",
     "Settings",
     "Telemetry",

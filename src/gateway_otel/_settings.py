@@ -10,43 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._env import FALSE, TRUE, environment, parse_bool, parse_positive_int
+from ._errors import ConfigurationError
+
 __all__ = ["TRACE_NAME_KEYS", "ConfigurationError", "Settings"]
 
 TRACE_NAME_KEYS = ("trace_name", "span_name", "generation_name")
 """The names OpenRouter's request field `trace` takes from the `trace_metadata` setting."""
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT also takes the experimental GenAI modes.
 _GENAI_CONTENT_MODES = {"no_content": False, "span_only": True, "event_only": True, "span_and_event": True}
-
-
-class ConfigurationError(ValueError):
-    """A setting has a value that cannot be used; the message names the setting and what it expects."""
-
-
-def _parse_bool(name: str, raw: str, *, extra: Mapping[str, bool] | None = None) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    if extra and value in extra:
-        return extra[value]
-    expected = "true or false" + (f" (or one of {', '.join(m.upper() for m in extra)})" if extra else "")
-    raise ConfigurationError(f"{name}={raw!r} is not valid: expected {expected}")
-
-
-def _parse_positive_int(name: str, raw: str | int) -> int:
-    try:
-        if not isinstance(raw, (int, str)):  # int(2.5) would quietly be 2
-            raise TypeError
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0") from None
-    if isinstance(raw, bool) or value <= 0:
-        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0")
-    return value
 
 
 @dataclass(frozen=True)
@@ -100,7 +73,7 @@ class Settings:
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
         """Build settings from keyword options, then the environment (over the `.env` file), then defaults."""
-        env = _process_environment() if environ is None else environ
+        env = environment(environ)  # over `.env`, as configure() and doctor read it
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -128,20 +101,12 @@ class Settings:
         )
 
 
-def _process_environment() -> Mapping[str, str]:
-    """The process environment over the `.env` file, as `configure()`, the destinations and `doctor` read it: a
-    setting in `.env` (`GATEWAY_OTEL_CAPTURE_CONTENT=false`) must mean the same to `instrument()`."""
-    from .destinations._configure import environment
-
-    return environment()
-
-
 def _capture_content(explicit: Any, env: Mapping[str, str]) -> bool:
     if explicit is not None or env.get("GATEWAY_OTEL_CAPTURE_CONTENT", "").strip():
         return _bool_setting("capture_content", explicit, "GATEWAY_OTEL_CAPTURE_CONTENT", env, default=True)
     raw = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
     if raw is not None and raw.strip():
-        return _parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw, extra=_GENAI_CONTENT_MODES)
+        return parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw, extra=_GENAI_CONTENT_MODES)
     return True
 
 
@@ -152,16 +117,16 @@ def _bool_setting(name: str, explicit: Any, variable: str, env: Mapping[str, str
         return explicit
     raw = env.get(variable)
     if raw is not None and raw.strip():
-        return _parse_bool(variable, raw)
+        return parse_bool(variable, raw)
     return default
 
 
 def _max_content_length(explicit: Any, env: Mapping[str, str]) -> int:
     if explicit is not None:
-        return _parse_positive_int("max_content_length", explicit)
+        return parse_positive_int("max_content_length", explicit)
     raw = env.get("GATEWAY_OTEL_MAX_CONTENT_LENGTH")
     if raw is not None and raw.strip():
-        return _parse_positive_int("GATEWAY_OTEL_MAX_CONTENT_LENGTH", raw)
+        return parse_positive_int("GATEWAY_OTEL_MAX_CONTENT_LENGTH", raw)
     return Settings.max_content_length
 
 
@@ -193,8 +158,8 @@ def _openrouter_trace(explicit: Any, env: Mapping[str, str]) -> bool | None:
     if raw is None or not raw.strip() or raw.strip().lower() == "auto":
         return None
     value = raw.strip().lower()
-    if value in _TRUE or value in _FALSE:
-        return value in _TRUE
+    if value in TRUE or value in FALSE:
+        return value in TRUE
     raise ConfigurationError(f"GATEWAY_OTEL_OPENROUTER_TRACE={raw!r} is not valid: expected auto, true or false")
 
 

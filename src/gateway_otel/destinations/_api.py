@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._configure import active, environment, resolve_destinations, span_exporter
+from .._env import environment
+from ._configure import active, resolve_destinations
+from ._exporters import span_exporter
 from ._presets import Destination
 
 # The variables to check when a backend refuses the credentials or the address.

@@ -13,209 +13,26 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 
-from .._settings import ConfigurationError
+from .._env import environment, first
+from .._errors import ConfigurationError
+from ._exporters import log_exporter, metric_exporter, span_exporter
+from ._otlp import ENDPOINT_VARIABLES
 from ._presets import PRESETS, Destination, resolve
 from ._processor import DestinationProcessor, GuardedMetricExporter, private_log_exporter
 
 logger = logging.getLogger("gateway_otel")
 
-_PROTOCOLS = ("http/protobuf", "grpc")
-_HTTP_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics", "LOGS": "v1/logs"}
 DESTINATION_NAMES = tuple(PRESETS)
-
-
-@dataclass(frozen=True)
-class OtlpTarget:
-    """Where and how one OTLP signal is sent, as read from the environment."""
-
-    protocol: str
-    endpoint: str
-    headers: dict[str, str]
-    timeout: float
-
-
-def _first(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
-    for name in names:
-        raw = env.get(name)
-        if raw is not None and raw.strip():
-            return name, raw.strip()
-    return None
-
-
-def _parse_headers(name: str, raw: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(
-                f"{name} is not valid: expected comma-separated key=value pairs (e.g. 'key1=value1,key2=value2')"
-            )
-        headers[unquote(key.strip()).lower()] = unquote(value.strip())
-    return headers
-
-
-def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
-    """The OTLP settings for `signal` (`TRACES` or `METRICS`): signal-specific variable first, then the general one."""
-    found = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    protocol = found[1].lower() if found else "http/protobuf"
-    if found and protocol not in _PROTOCOLS:
-        raise ConfigurationError(f"{found[0]}={found[1]!r} is not valid: expected one of {', '.join(_PROTOCOLS)}")
-    specific = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
-    general = _first(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    source, endpoint = specific or general or ("", "http://localhost:4317" if protocol == "grpc" else "")
-    if protocol != "grpc" and endpoint and not endpoint.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"{source}={endpoint!r} is not valid: expected an http:// or https:// URL such as http://localhost:4318"
-        )
-    if protocol != "grpc" and not specific:
-        endpoint = f"{(endpoint or 'http://localhost:4318').rstrip('/')}/{_HTTP_PATHS[signal]}"
-    header_source = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-    headers = _parse_headers(*header_source) if header_source else {}
-    timeout_source = _first(env, f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-    timeout = 10.0
-    if timeout_source:
-        try:
-            timeout = float(timeout_source[1])
-        except ValueError:
-            timeout = -1.0
-        if not 0 < timeout < math.inf:  # also refuses nan, which a socket timeout rejects only at the first export
-            raise ConfigurationError(
-                f"{timeout_source[0]}={timeout_source[1]!r} is not valid: expected a number of seconds greater than 0"
-            )
-    return OtlpTarget(protocol, endpoint, headers, timeout)
-
-
-def _local_store(destination: Destination) -> Any:
-    from .._store import StoreConfig
-
-    return StoreConfig.from_options(destination.options)
-
-
-def _open_local(build: Any, destination: Destination) -> Any:
-    """A local exporter; a store that cannot be opened fails at set-up, naming the path and the variable."""
-    import sqlite3
-
-    try:
-        return build(_local_store(destination))
-    except (sqlite3.Error, OSError) as error:
-        raise ConfigurationError(
-            f"GATEWAY_OTEL_LOCAL_PATH: cannot open the local store {destination.endpoint}: {error}; "
-            "expected a writable file path"
-        ) from None
-
-
-def span_exporter(destination: Destination) -> SpanExporter:
-    """The span exporter for `destination`, by its protocol."""
-    if destination.protocol == "sqlite":
-        from ._local import LocalSpanExporter
-
-        return _open_local(LocalSpanExporter, destination)  # type: ignore[no-any-return]
-    if destination.protocol == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
-    if destination.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
-
-        return GrpcSpans(
-            endpoint=destination.endpoint, headers=dict(destination.headers) or None, timeout=destination.timeout
-        )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
-
-    return HttpSpans(endpoint=destination.endpoint, headers=dict(destination.headers), timeout=destination.timeout)
-
-
-def _metric_exporter(destination: Destination) -> MetricExporter | None:
-    endpoint = destination.metrics_endpoint
-    if endpoint is None:
-        return None
-    if destination.protocol == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        return ConsoleMetricExporter()
-    # A metrics stream name does not apply to metrics (OpenObserve files them by metric name).
-    headers = {k: v for k, v in destination.headers.items() if k != "stream-name"}
-    if destination.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
-
-        return GrpcMetrics(endpoint=endpoint, headers=headers or None, timeout=destination.timeout)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
-
-    return HttpMetrics(endpoint=endpoint, headers=headers, timeout=destination.timeout)
-
-
-def _log_exporter(destination: Destination) -> Any:
-    endpoint = destination.logs_endpoint
-    if endpoint is None:
-        return None
-    if destination.protocol == "sqlite":
-        from ._local import log_exporter
-
-        return _open_local(log_exporter, destination)
-    if destination.protocol == "console":
-        try:
-            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter as ConsoleLogs
-        except ImportError:  # SDK < 1.39
-            from opentelemetry.sdk._logs.export import ConsoleLogExporter as ConsoleLogs  # type: ignore[attr-defined,no-redef]
-        return ConsoleLogs()
-    headers = dict(destination.logs_headers if destination.logs_headers is not None else destination.headers)
-    if destination.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
-
-        return GrpcLogs(endpoint=endpoint, headers=headers or None, timeout=destination.timeout)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
-
-    return HttpLogs(endpoint=endpoint, headers=headers, timeout=destination.timeout)
-
-
-def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
-    """`KEY=value` lines of a `.env` file (`export`, quotes and `#` comments allowed); {} when there is none."""
-    file = Path(path)
-    if not file.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().replace("_", "").isalnum():
-            raise ConfigurationError(f"{file}:{number} is not valid: expected KEY=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values
-
-
-def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
-    """The variables settings are read from: `environ`, else the process environment over the `.env` file."""
-    if environ is not None:
-        return environ
-    return {**load_dotenv(os.environ.get("GATEWAY_OTEL_DOTENV", ".env")), **os.environ}
-
-
-_OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 def default_destinations(env: Mapping[str, str]) -> str:
@@ -223,7 +40,7 @@ def default_destinations(env: Mapping[str, str]) -> str:
     named = (env.get("GATEWAY_OTEL_DESTINATIONS") or "").strip()
     if named:
         return named
-    return "otlp" if _first(env, *_OTLP_ENDPOINTS) else "local"
+    return "otlp" if first(env, *ENDPOINT_VARIABLES) else "local"
 
 
 _announced = False
@@ -359,9 +176,9 @@ def configure(
         )
         tracer_provider.add_span_processor(processor)
         processors.append(processor)
-        metric_exporter = _metric_exporter(destination)
-        if metric_exporter is not None:
-            guarded = GuardedMetricExporter(processor, metric_exporter)
+        metrics_out = metric_exporter(destination)
+        if metrics_out is not None:
+            guarded = GuardedMetricExporter(processor, metrics_out)
             readers.append(PeriodicExportingMetricReader(guarded, export_timeout_millis=shutdown_timeout * 1000))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     from opentelemetry.sdk._logs import LoggerProvider
@@ -369,11 +186,11 @@ def configure(
 
     logger_provider = LoggerProvider(resource=resource)
     for destination in enabled:
-        log_exporter = _log_exporter(destination)
-        if log_exporter is not None and destination.privacy_mode:
-            log_exporter = private_log_exporter(log_exporter)
-        if log_exporter is not None:
-            logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+        logs_out = log_exporter(destination)
+        if logs_out is not None and destination.privacy_mode:
+            logs_out = private_log_exporter(logs_out)
+        if logs_out is not None:
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs_out))
     providers = Providers(tracer_provider, meter_provider, chosen, tuple(processors), logger_provider)
     if destinations is None and not (env.get("GATEWAY_OTEL_DESTINATIONS") or "").strip():
         for destination in enabled:

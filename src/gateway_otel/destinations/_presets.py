@@ -21,22 +21,19 @@ Every destination also takes `GATEWAY_OTEL_<ID>_ENABLED` (true), `GATEWAY_OTEL_<
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._settings import ConfigurationError, _parse_bool
+from .._env import get as _get
+from .._env import parse_bool, parse_seconds, parse_url
+from .._errors import ConfigurationError
+from .._secrets import mask
+from ..store import store_config
+from ._otlp import PROTOCOLS, otlp_target
 
 _SECRET_HEADERS = frozenset({"authorization", "api_key", "api-key", "x-api-key"})
-
-
-def mask(value: str) -> str:
-    """A secret shown as its kind and last four characters at most: `Basic ****abcd`."""
-    scheme, _, token = value.partition(" ") if " " in value else ("", "", value)
-    tail = token[-4:] if len(token) >= 12 else ""
-    return f"{scheme + ' ' if scheme else ''}****{tail}"
 
 
 @dataclass(frozen=True)
@@ -85,11 +82,6 @@ class Destination:
         }
 
 
-def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    raw = env.get(name)
-    return raw.strip() if raw is not None and raw.strip() else default
-
-
 def _require(env: Mapping[str, str], name: str, what: str) -> str:
     value = _get(env, name)
     if value is None:
@@ -97,31 +89,16 @@ def _require(env: Mapping[str, str], name: str, what: str) -> str:
     return value
 
 
-def _url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{name}={value!r} is not valid: expected an http:// or https:// URL")
-    return value.rstrip("/")
-
-
 def _protocol(env: Mapping[str, str], name: str, default: str) -> str:
     value = (_get(env, name, default) or default).lower()
-    if value not in ("http/protobuf", "grpc"):
+    if value not in PROTOCOLS:
         raise ConfigurationError(f"{name}={value!r} is not valid: expected http/protobuf or grpc")
     return value
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if not 0 < value < math.inf:  # also refuses nan, which a socket timeout rejects only at the first export
-        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a number of seconds greater than 0")
-    return value
+    return default if raw is None else parse_seconds(name, raw)
 
 
 @dataclass(frozen=True)
@@ -138,7 +115,7 @@ class OpenObserveSettings:
 
 
 def openobserve_settings(env: Mapping[str, str]) -> OpenObserveSettings:
-    url = _url("OPENOBSERVE_URL", _get(env, "OPENOBSERVE_URL", "http://localhost:5080") or "")
+    url = parse_url("OPENOBSERVE_URL", _get(env, "OPENOBSERVE_URL", "http://localhost:5080") or "")
     org = _get(env, "OPENOBSERVE_ORG", "default") or "default"
     token = _get(env, "OPENOBSERVE_AUTH_TOKEN")
     if token is None:
@@ -162,7 +139,7 @@ def openobserve_settings(env: Mapping[str, str]) -> OpenObserveSettings:
     )
 
 
-def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
+def _openobserve_preset(env: Mapping[str, str]) -> dict[str, Any]:
     oo = openobserve_settings(env)
     url, org, token, stream, logs_stream, timeout = (
         oo.url,
@@ -195,12 +172,12 @@ def _openobserve(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _arize(env: Mapping[str, str]) -> dict[str, Any]:
+def _arize_preset(env: Mapping[str, str]) -> dict[str, Any]:
     space = _require(env, "ARIZE_SPACE_ID", "your Arize space id (Space settings → API keys)")
     key = _require(env, "ARIZE_API_KEY", "your Arize API key")
     project = _get(env, "ARIZE_PROJECT_NAME", "default") or "default"
     protocol = _protocol(env, "ARIZE_PROTOCOL", "grpc")
-    endpoint = _url(
+    endpoint = parse_url(
         "ARIZE_COLLECTOR_ENDPOINT", _get(env, "ARIZE_COLLECTOR_ENDPOINT", "https://otlp.arize.com/v1") or ""
     )
     if protocol != "grpc" and not endpoint.endswith("/traces"):
@@ -232,7 +209,8 @@ class PhoenixSettings:
 
 
 def phoenix_settings(env: Mapping[str, str]) -> PhoenixSettings:
-    base = _url("PHOENIX_COLLECTOR_ENDPOINT", _get(env, "PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006") or "")
+    raw = _get(env, "PHOENIX_COLLECTOR_ENDPOINT", "http://localhost:6006") or ""
+    base = parse_url("PHOENIX_COLLECTOR_ENDPOINT", raw)
     endpoint = base if base.endswith("/v1/traces") else f"{base}/v1/traces"
     return PhoenixSettings(
         base_url=endpoint.removesuffix("/v1/traces"),
@@ -242,7 +220,7 @@ def phoenix_settings(env: Mapping[str, str]) -> PhoenixSettings:
     )
 
 
-def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
+def _phoenix_preset(env: Mapping[str, str]) -> dict[str, Any]:
     px = phoenix_settings(env)
     headers = {"x-project-name": px.project}
     if px.api_key:
@@ -255,9 +233,7 @@ def _phoenix(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _otlp(env: Mapping[str, str]) -> dict[str, Any]:
-    from ._configure import otlp_target
-
+def _otlp_preset(env: Mapping[str, str]) -> dict[str, Any]:
     traces, metrics, logs = otlp_target(env, "TRACES"), otlp_target(env, "METRICS"), otlp_target(env, "LOGS")
     return {
         "endpoint": traces.endpoint,
@@ -270,13 +246,11 @@ def _otlp(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _console(env: Mapping[str, str]) -> dict[str, Any]:
+def _console_preset(env: Mapping[str, str]) -> dict[str, Any]:
     return {"endpoint": "stdout", "protocol": "console", "metrics_endpoint": "stdout", "logs_endpoint": "stdout"}
 
 
-def _local(env: Mapping[str, str]) -> dict[str, Any]:
-    from .._store import store_config
-
+def _local_preset(env: Mapping[str, str]) -> dict[str, Any]:
     config = store_config(env)
     return {
         "endpoint": str(config.path),
@@ -288,27 +262,27 @@ def _local(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 PRESETS: dict[str, tuple[str, Callable[[Mapping[str, str]], dict[str, Any]]]] = {
-    "otlp": ("OTLP", _otlp),
-    "openobserve": ("OpenObserve", _openobserve),
-    "arize": ("Arize AX", _arize),
-    "phoenix": ("Phoenix", _phoenix),
-    "console": ("Console", _console),
-    "local": ("Local (SQLite)", _local),
+    "otlp": ("OTLP", _otlp_preset),
+    "openobserve": ("OpenObserve", _openobserve_preset),
+    "arize": ("Arize AX", _arize_preset),
+    "phoenix": ("Phoenix", _phoenix_preset),
+    "console": ("Console", _console_preset),
+    "local": ("Local (SQLite)", _local_preset),
 }
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _get(env, name)
-    return default if raw is None else _parse_bool(name, raw)
+    return default if raw is None else parse_bool(name, raw)
 
 
 def resolve(preset: str, env: Mapping[str, str]) -> Destination:
     """The destination called `preset`, from its variables; a wrong or missing one raises `ConfigurationError`."""
     display, build = PRESETS[preset]
     prefix = f"GATEWAY_OTEL_{preset.upper()}_"
-    enabled = _parse_bool(prefix + "ENABLED", env[prefix + "ENABLED"]) if _get(env, prefix + "ENABLED") else True
+    enabled = parse_bool(prefix + "ENABLED", env[prefix + "ENABLED"]) if _get(env, prefix + "ENABLED") else True
     privacy = (
-        _parse_bool(prefix + "PRIVACY_MODE", env[prefix + "PRIVACY_MODE"])
+        parse_bool(prefix + "PRIVACY_MODE", env[prefix + "PRIVACY_MODE"])
         if _get(env, prefix + "PRIVACY_MODE")
         else False
     )

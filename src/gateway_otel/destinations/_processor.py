@@ -25,6 +25,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from .._semconv import without_content
+
 logger = logging.getLogger("gateway_otel")
 
 _capture = threading.local()
@@ -54,26 +56,6 @@ def _capture_exporter_logs() -> None:
         log = logging.getLogger(name)
         if _FILTER not in log.filters:
             log.addFilter(_FILTER)
-
-
-CONTENT_KEYS = frozenset(
-    {
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "gen_ai.tool.definitions",
-        "input.value",
-        "output.value",
-        "input.mime_type",
-        "output.mime_type",
-    }
-)
-CONTENT_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "llm.tools.", "embedding.embeddings.")
-
-
-def without_content(attributes: Any) -> dict[str, Any]:
-    """The attributes minus every prompt, completion, tool and embeddings-input value."""
-    return {k: v for k, v in attributes.items() if k not in CONTENT_KEYS and not k.startswith(CONTENT_PREFIXES)}
 
 
 def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None) -> ReadableSpan:

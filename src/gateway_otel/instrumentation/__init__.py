@@ -12,8 +12,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from .._settings import Settings
 from .._version import __version__
-from . import _logs
-from ._invocation import Telemetry
+from ._invocation import InstrumentationHandler
+from ._logs import FailureLog
 from ._metrics import Instruments
 from ._patch import patch, unpatch
 
@@ -84,12 +84,11 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             configure()
         tracer = trace.get_tracer("gateway_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
-        _logs.use(logger_provider)
-        self._restore = patch(Telemetry(tracer, Instruments(meter), settings))
+        handler = InstrumentationHandler(tracer, Instruments(meter), FailureLog(logger_provider), settings)
+        self._restore = patch(handler)
         self._settings = settings
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        _logs.stop()
         if self._restore:
             unpatch(self._restore)
         self._restore = None

@@ -387,6 +387,12 @@ def error_type(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
+def exception_type(exc: BaseException) -> str:
+    """The exception's qualified class name, as `exception.type` wants it (`openai.APIError`, `TimeoutError`)."""
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
 def error_attributes(exc: BaseException, limit: int) -> Attributes:
     """The gateway's error code, message and provider when the error carries OpenRouter's error body."""
     attrs: Attributes = {}

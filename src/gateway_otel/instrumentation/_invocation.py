@@ -1,8 +1,8 @@
 """One span lifecycle per call, shared by the sync and async paths (and by streams).
 
-`Telemetry.start` decides whether a request is ours and opens the span; the returned `Invocation` receives the
-result or the error and ends the span exactly once. Neither ever raises: every telemetry step is guarded and
-reported through `internal_error`, while the user's call runs outside these guards.
+`InstrumentationHandler.start` decides whether a request is ours and opens the span; the returned `Invocation`
+receives the result or the error and ends the span exactly once. Neither ever raises: every telemetry step is
+guarded and reported through `internal_error`, while the user's call runs outside these guards.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, detect_gateway, gateway_by_name, header_facts, reads_headers
 from . import _attributes as A
 from ._endpoints import Endpoint, find_endpoint
-from ._logs import emit_failure
+from ._logs import FailureLog
 from ._metrics import Instruments
 from ._raw import wrap_raw_response
 from ._response import ResponseRecord
@@ -51,18 +51,22 @@ _CACHE_SIZE = 256
 _OK = Status(StatusCode.OK)
 
 
-class Telemetry:
-    """What one `instrument()` call set up: the tracer, the instruments and the settings.
+class InstrumentationHandler:
+    """What one `instrument()` call set up, built together: the tracer, the metric instruments, the failure log and
+    the settings.
 
     It also caches what repeats from call to call: the host, port and gateway of each client's base URL, and the
     metric attribute dicts of each (model, gateway, server, outcome) combination.
     """
 
-    __slots__ = ("_metric_attributes", "_origins", "instruments", "settings", "tracer")
+    __slots__ = ("_metric_attributes", "_origins", "failure_log", "instruments", "settings", "tracer")
 
-    def __init__(self, tracer: trace.Tracer, instruments: Instruments, settings: Settings) -> None:
+    def __init__(
+        self, tracer: trace.Tracer, instruments: Instruments, failure_log: FailureLog, settings: Settings
+    ) -> None:
         self.tracer = tracer
         self.instruments = instruments
+        self.failure_log = failure_log
         self.settings = settings
         self._origins: dict[int, tuple[Any, str | None, int | None, Gateway]] = {}
         self._metric_attributes: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
@@ -154,21 +158,22 @@ class Invocation:
         "_ended",
         "_secret",
         "_started",
+        "_stream_state",
         "body",
         "context",
         "endpoint",
         "gateway",
+        "handler",
         "header_facts",
         "raw_mode",
         "span",
         "start_attrs",
         "stream",
-        "telemetry",
     )
 
     def __init__(
         self,
-        telemetry: Telemetry,
+        handler: InstrumentationHandler,
         span: trace.Span,
         endpoint: Endpoint,
         body: Mapping[str, Any],
@@ -178,7 +183,7 @@ class Invocation:
         stream: bool,
         secret: str | None,
     ) -> None:
-        self.telemetry = telemetry
+        self.handler = handler
         self.span = span
         self.context = trace.set_span_in_context(span)
         self.endpoint = endpoint
@@ -191,6 +196,7 @@ class Invocation:
         self.header_facts: HeaderFacts | None = None
         self._started = time.perf_counter()
         self._ended = False
+        self._stream_state: StreamState | None = None
 
     def on_http_response(self, response: Any) -> None:
         """The HTTP response arrived (before it is parsed): keep what its headers say about the gateway."""
@@ -218,7 +224,7 @@ class Invocation:
 
     def record_response(self, response: Any) -> None:
         """End the span with a complete, non-streamed response (an SDK object or its JSON)."""
-        settings = self.telemetry.settings
+        settings = self.handler.settings
         record = self.endpoint.map_response(response, settings.capture_content, settings.max_content_length)
         self._end(record, None)
 
@@ -228,10 +234,16 @@ class Invocation:
         if not is_async and not hasattr(stream, "__next__"):
             self.end_anyway()
             return stream
-        settings = self.telemetry.settings
+        settings = self.handler.settings
         accumulator_type = ResponsesAccumulator if self.endpoint.path == "/responses" else ChatAccumulator
         state = StreamState(self, accumulator_type(settings.capture_content, settings.max_content_length))
+        self._stream_state = state
         return TracedAsyncStream(stream, state) if is_async else TracedStream(stream, state)
+
+    def close_stream(self) -> None:
+        """The caller closed the response a stream was read from: the stream ends as closed (if not already)."""
+        if self._stream_state is not None:
+            self._stream_state.finish("closed")
 
     def end_stream(self, state: StreamState, record: ResponseRecord, outcome: str, exc: BaseException | None) -> None:
         """End the span of a stream: `outcome` is completed, closed, abandoned, cancelled or error."""
@@ -276,7 +288,7 @@ class Invocation:
         self._ended = True
         duration = time.perf_counter() - self._started
         span = self.span
-        settings = self.telemetry.settings
+        settings = self.handler.settings
         attrs: dict[str, Any] = {}
         error = None
         try:  # whatever goes wrong while recording, the span ends
@@ -317,7 +329,10 @@ class Invocation:
         finally:
             span.end()
         if error is not None:
-            emit_failure(self, attrs, exc)
+            message = self._scrub(str(exc)) if exc is not None else None
+            self.handler.failure_log.emit(
+                self.context, span.get_span_context(), self.start_attrs, attrs, message, exc
+            )
         if settings.metrics:
             self._record_metrics(duration, record, error, stream)
 
@@ -326,7 +341,7 @@ class Invocation:
         if record is not None:
             A.merge_header_facts(record, facts)
         attrs.update(A.header_attributes(facts))
-        if facts.gateway.name != self.gateway.name and not self.telemetry.settings.gateway:
+        if facts.gateway.name != self.gateway.name and not self.handler.settings.gateway:
             renamed = A.gateway_attributes(facts.gateway)
             attrs.update(renamed)
             self.gateway = facts.gateway
@@ -334,7 +349,7 @@ class Invocation:
 
     def _content_attributes(self, record: ResponseRecord | None, used: int) -> dict[str, Any]:
         """Captured content within the span's attribute limit, so that nothing essential is ever evicted."""
-        limit = self.telemetry.settings.max_content_length
+        limit = self.handler.settings.max_content_length
         span_limits = getattr(self.span, "_limits", None)
         max_attributes = getattr(span_limits, "max_span_attributes", None) or _DEFAULT_ATTRIBUTE_LIMIT
         endpoint, body = self.endpoint, self.body
@@ -365,7 +380,7 @@ class Invocation:
         stacktrace = self._scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         self.span.add_event(
             "exception",
-            {"exception.type": _exception_type(exc), "exception.message": message, "exception.stacktrace": stacktrace},
+            {"exception.type": A.exception_type(exc), "exception.message": message, "exception.stacktrace": stacktrace},
         )
         self.span.set_status(Status(StatusCode.ERROR, A.as_text(f"{error}: {message}", 1024)))
 
@@ -389,8 +404,8 @@ class Invocation:
             (record.upstream_provider or None) if record is not None else None,
             error,
         )
-        attrs, input_attrs, output_attrs = self.telemetry.metric_attributes(key)
-        instruments = self.telemetry.instruments
+        attrs, input_attrs, output_attrs = self.handler.metric_attributes(key)
+        instruments = self.handler.instruments
         instruments.duration.record(duration, attrs)
         if stream is not None and stream.first_chunk_at is not None:
             instruments.time_to_first_chunk.record(stream.first_chunk_at - self._started, attrs)
@@ -427,8 +442,3 @@ def _request_stream_usage(endpoint: Endpoint, options: Any) -> None:
         {**stream_options, "include_usage": True} if isinstance(stream_options, Mapping) else {"include_usage": True}
     )
     options.json_data = {**body, "stream_options": merged}
-
-
-def _exception_type(exc: BaseException) -> str:
-    cls = type(exc)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext
+
 from .._internal import internal_error
+from .._semconv import FAILURE_LOG_CONTENT
+from ._attributes import exception_type
 
 EVENT_NAME = "gateway.call.failed"
 _KEPT = (
@@ -33,27 +38,9 @@ _KEPT = (
     "exception.type",
     "exception.message",
 )
-_CONTENT = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.output.messages")
-
-_logger: Any = None
 
 
-def use(logger_provider: Any = None) -> None:
-    """Log through `logger_provider`, else the global provider (also one set later)."""
-    global _logger
-    from opentelemetry._logs import get_logger
-
-    from .._version import __version__
-
-    _logger = get_logger("gateway_otel", __version__, logger_provider)
-
-
-def stop() -> None:
-    global _logger
-    _logger = None
-
-
-def _record_factory() -> Any:
+def _record_factory() -> Callable[..., Any]:
     """How this API release builds a record in a span's context (`context=` since 1.35; trace ids before)."""
     from opentelemetry._logs import LogRecord
 
@@ -64,13 +51,10 @@ def _record_factory() -> Any:
     )
 
 
-_make_record: Any = None
-
-
 def failure_record(name: str, attrs: Mapping[str, Any], message: str | None) -> tuple[str, dict[str, Any]]:
     """The body and attributes of a failed call's record, from the span's attributes."""
     kept = {key: attrs[key] for key in _KEPT if key in attrs}
-    kept.update({key: attrs[key] for key in _CONTENT if key in attrs})
+    kept.update({key: attrs[key] for key in FAILURE_LOG_CONTENT if key in attrs})
     if message:
         kept["exception.message"] = message
     error = kept.get("error.type", "error")
@@ -78,38 +62,53 @@ def failure_record(name: str, attrs: Mapping[str, Any], message: str | None) -> 
     return f"{name} failed: {error}{f': {detail}' if detail else ''}", kept
 
 
-def emit_failure(invocation: Any, attrs: Mapping[str, Any], exc: BaseException | None) -> None:
-    """One ERROR log record for a failed call, in its span's trace. Never raises."""
-    global _make_record
-    logger = _logger
-    if logger is None:
-        return
-    try:
-        from opentelemetry._logs import SeverityNumber
+class FailureLog:
+    """Emits the failed calls' log records through one OpenTelemetry logger (the handler owns one)."""
 
-        if _make_record is None:
-            _make_record = _record_factory()
-        start = invocation.start_attrs
-        model = start.get("gen_ai.request.model")
-        operation = start.get("gen_ai.operation.name", "call")
-        name = f"{operation} {model}" if model else str(operation)
-        message = invocation._scrub(str(exc)) if exc is not None else None
-        body, attributes = failure_record(name, {**start, **attrs}, message)
-        if exc is not None:
-            cls = type(exc)
-            qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-            attributes.setdefault("exception.type", qualified)
-        now = time.time_ns()
-        record = _make_record(
-            invocation.context,
-            invocation.span.get_span_context(),
-            timestamp=now,
-            observed_timestamp=now,
-            severity_number=SeverityNumber.ERROR,
-            severity_text="ERROR",
-            body=body,
-            attributes={"event.name": EVENT_NAME, **attributes},
-        )
-        logger.emit(record)
-    except Exception:
-        internal_error("log record")
+    __slots__ = ("_logger", "_make_record")
+
+    def __init__(self, logger_provider: Any = None) -> None:
+        """Log through `logger_provider`, else the global provider (also one set later)."""
+        from opentelemetry._logs import get_logger
+
+        from .._version import __version__
+
+        self._logger = get_logger("gateway_otel", __version__, logger_provider)
+        self._make_record: Callable[..., Any] | None = None
+
+    def emit(
+        self,
+        context: Context,
+        span_context: SpanContext,
+        start_attrs: Mapping[str, Any],
+        attrs: Mapping[str, Any],
+        message: str | None,
+        exc: BaseException | None,
+    ) -> None:
+        """One ERROR record for a failed call, in its span's trace; `message` is the error's text, already scrubbed
+        of credentials. Never raises."""
+        try:
+            from opentelemetry._logs import SeverityNumber
+
+            if self._make_record is None:
+                self._make_record = _record_factory()
+            model = start_attrs.get("gen_ai.request.model")
+            operation = start_attrs.get("gen_ai.operation.name", "call")
+            name = f"{operation} {model}" if model else str(operation)
+            body, attributes = failure_record(name, {**start_attrs, **attrs}, message)
+            if exc is not None:
+                attributes.setdefault("exception.type", exception_type(exc))
+            now = time.time_ns()
+            record = self._make_record(
+                context,
+                span_context,
+                timestamp=now,
+                observed_timestamp=now,
+                severity_number=SeverityNumber.ERROR,
+                severity_text="ERROR",
+                body=body,
+                attributes={"event.name": EVENT_NAME, **attributes},
+            )
+            self._logger.emit(record)
+        except Exception:
+            internal_error("log record")

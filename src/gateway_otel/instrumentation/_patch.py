@@ -8,7 +8,7 @@ restores exactly the two callables `instrument()` replaced.
 to the invocation of the `request()` running in the same context; it is the one place every successful call,
 streamed, raw or parsed, passes with its `httpx.Response`.
 
-The user's call is never inside the telemetry's `try`: `Telemetry.start`, `Invocation.complete` and
+The user's call is never inside the telemetry's `try`: `InstrumentationHandler.start`, `Invocation.complete` and
 `Invocation.fail` never raise, and the call's own result or exception passes through untouched.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from wrapt import FunctionWrapper
 
-from ._invocation import Telemetry
+from ._invocation import InstrumentationHandler
 from ._propagation import request_adjuster
 
 _TARGETS = (("openai._base_client", "SyncAPIClient"), ("openai._base_client", "AsyncAPIClient"))
@@ -28,11 +28,11 @@ _current: ContextVar[Any] = ContextVar("gateway_otel_invocation", default=None)
 """The invocation whose `request()` is running in this context, for the `_process_response` wrapper."""
 
 
-def _sync_wrapper(telemetry: Telemetry) -> Any:
-    adjust = request_adjuster(telemetry.settings)
+def _sync_wrapper(handler: InstrumentationHandler) -> Any:
+    adjust = request_adjuster(handler.settings)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        invocation = telemetry.start(instance, args, kwargs)
+        invocation = handler.start(instance, args, kwargs)
         if invocation is None:
             return wrapped(*args, **kwargs)
         args, kwargs = adjust(invocation, args, kwargs)
@@ -51,11 +51,11 @@ def _sync_wrapper(telemetry: Telemetry) -> Any:
     return wrapper
 
 
-def _async_wrapper(telemetry: Telemetry) -> Any:
-    adjust = request_adjuster(telemetry.settings)
+def _async_wrapper(handler: InstrumentationHandler) -> Any:
+    adjust = request_adjuster(handler.settings)
 
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        invocation = telemetry.start(instance, args, kwargs)
+        invocation = handler.start(instance, args, kwargs)
         if invocation is None:
             return await wrapped(*args, **kwargs)
         args, kwargs = adjust(invocation, args, kwargs)
@@ -82,7 +82,7 @@ def _process_response_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...]
     return wrapped(*args, **kwargs)
 
 
-def patch(telemetry: Telemetry) -> list[tuple[type, str, Any]]:
+def patch(handler: InstrumentationHandler) -> list[tuple[type, str, Any]]:
     """Wrap both `request` methods; returns what to restore."""
     import importlib
 
@@ -90,7 +90,7 @@ def patch(telemetry: Telemetry) -> list[tuple[type, str, Any]]:
     for (module_name, class_name), make in zip(_TARGETS, (_sync_wrapper, _async_wrapper), strict=True):
         cls = getattr(importlib.import_module(module_name), class_name)
         original = cls.__dict__["request"]
-        cls.request = FunctionWrapper(original, make(telemetry))
+        cls.request = FunctionWrapper(original, make(handler))
         restored.append((cls, "request", original))
         process = cls.__dict__.get("_process_response")
         if process is not None:

@@ -16,12 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .._errors import ConfigurationError
 from .._internal import internal_error
-from .._settings import ConfigurationError, Settings
+from .._settings import Settings
+from ..gateways import Gateway
 
 __all__ = ["request_adjuster", "trace_metadata"]
 
@@ -42,6 +46,16 @@ class _Metadata:
         self.user = user
         self.outer = outer
         """What was in force before this block, restored when it ends."""
+
+
+class JoinedCall(Protocol):
+    """What the trace join reads of a call (an `Invocation`): its span, the request body, the gateway."""
+
+    span: Span
+    context: Context
+    body: Mapping[str, Any]
+    gateway: Gateway
+    start_attrs: Mapping[str, Any]
 
 
 _CURRENT: ContextVar[_Metadata | None] = ContextVar("gateway_otel_trace_metadata", default=None)
@@ -122,7 +136,7 @@ class trace_metadata:
         self.__exit__(exc_type, exc, tb)
 
 
-Adjuster = Callable[[Any, tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
+Adjuster = Callable[[JoinedCall, tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
 
 
 def request_adjuster(settings: Settings) -> Adjuster:
@@ -136,7 +150,7 @@ def request_adjuster(settings: Settings) -> Adjuster:
     defaults: Mapping[str, str] = dict(settings.trace_metadata)
 
     def adjust(
-        invocation: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        invocation: JoinedCall, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         try:
             metadata = _CURRENT.get()
@@ -167,7 +181,7 @@ def _has_header(headers: Mapping[str, Any], name: str) -> bool:
     return any(isinstance(key, str) and key.lower() == name for key in headers)
 
 
-def _identify_span(invocation: Any, headers: Mapping[str, Any], metadata: _Metadata) -> None:
+def _identify_span(invocation: JoinedCall, headers: Mapping[str, Any], metadata: _Metadata) -> None:
     """`session.id` / `user.id` from `trace_metadata()` on the span, unless the call itself set them."""
     body, attrs = invocation.body, {}
     if metadata.session_id is not None and "session_id" not in body and not _has_header(headers, "x-session-id"):
@@ -182,7 +196,7 @@ def _identify_span(invocation: Any, headers: Mapping[str, Any], metadata: _Metad
 
 
 def _adjusted_options(
-    invocation: Any,
+    invocation: JoinedCall,
     options: Any,
     headers: Mapping[str, Any],
     join: bool,
@@ -214,7 +228,7 @@ def _adjusted_options(
 
 
 def _body_additions(
-    invocation: Any, headers: Mapping[str, Any], metadata: _Metadata | None, defaults: Mapping[str, str]
+    invocation: JoinedCall, headers: Mapping[str, Any], metadata: _Metadata | None, defaults: Mapping[str, str]
 ) -> dict[str, Any]:
     """The body keys to add: `trace` (merged with the caller's, whose keys win), `session_id`, `user`."""
     sent = invocation.body  # the caller's body and extra_body, as the gateway would receive them

@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from .._internal import internal_error
 from ._proxy import Proxy
 
 
-def wrap_raw_response(invocation: Any, response: Any) -> Any:
+class RawCall(Protocol):
+    """What a raw or streaming response proxy drives (an `Invocation`)."""
+
+    raw_mode: Any
+    stream: bool
+
+    def record_response(self, response: Any) -> None: ...
+    def wrap_stream(self, stream: Any) -> Any: ...
+    def close_stream(self) -> None: ...
+    def end_unread(self) -> None: ...
+    def end_anyway(self) -> None: ...
+
+
+def wrap_raw_response(invocation: RawCall, response: Any) -> Any:
     if invocation.raw_mode == "stream":
         is_async = _is_coroutine_method(response, "parse")
         return _AsyncStreamingResponse(response, invocation) if is_async else _StreamingResponse(response, invocation)
@@ -45,7 +58,7 @@ def _is_coroutine_method(obj: Any, name: str) -> bool:
 
 
 class _ResponseProxy(Proxy):  # type: ignore[misc]
-    def __init__(self, response: Any, invocation: Any) -> None:
+    def __init__(self, response: Any, invocation: RawCall) -> None:
         super().__init__(response)
         self._self_invocation = invocation
         self._self_parsed: Any = None
@@ -77,7 +90,7 @@ class _ResponseProxy(Proxy):  # type: ignore[misc]
                 else:  # the caller read the body itself (`read()`, `text()`): it is recorded all the same
                     invocation.record_response(body)
             else:
-                self._self_parsed[1]._self_state.finish("closed")
+                invocation.close_stream()
         except Exception:
             internal_error("raw response end")
 

@@ -13,7 +13,7 @@ No context is attached while the caller iterates: a span the caller opens in its
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from .._internal import internal_error
 from ._content import _EMPTY, Message, encodable, fields, get, tool_call_part
@@ -233,6 +233,16 @@ class ResponsesAccumulator:
         return self.record
 
 
+class StreamedCall(Protocol):
+    """What a stream reports its end to (an `Invocation`)."""
+
+    def end_stream(
+        self, state: StreamState, record: ResponseRecord, outcome: str, exc: BaseException | None
+    ) -> None: ...
+
+    def end_anyway(self) -> None: ...
+
+
 class StreamState:
     """What one stream has seen so far, and the one place its span is ended.
 
@@ -252,7 +262,7 @@ class StreamState:
         "outcome",
     )
 
-    def __init__(self, invocation: Any, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
+    def __init__(self, invocation: StreamedCall, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
         self.invocation = invocation
         self.accumulator = accumulator
         self.add = accumulator.add

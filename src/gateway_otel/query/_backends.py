@@ -12,36 +12,41 @@ from typing import Any
 from ._model import Backend
 
 
-def _local(**options: Any) -> Backend:
-    from ._local import LocalBackend
+def _local_backend(**options: Any) -> Backend:
+    from ._local_store import LocalBackend
 
     return LocalBackend(**options)
 
 
-def _openobserve(**options: Any) -> Backend:
+def _openobserve_backend(**options: Any) -> Backend:
     from ._openobserve import OpenObserveBackend
 
     return OpenObserveBackend.from_env(**options)
 
 
-def _phoenix(**options: Any) -> Backend:
+def _phoenix_backend(**options: Any) -> Backend:
     from ._phoenix import PhoenixBackend
 
     return PhoenixBackend.from_env(**options)
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {
-    "local": _local,
-    "openobserve": _openobserve,
-    "phoenix": _phoenix,
+    "local": _local_backend,
+    "openobserve": _openobserve_backend,
+    "phoenix": _phoenix_backend,
 }
+
+
+BACKEND_NAMES = tuple(BACKENDS)
+"""The backends a query can name: `Telemetry("local")`, `gateway-otel traces --backend phoenix`."""
 
 
 def make_backend(name: str, **options: Any) -> Backend:
     """The backend called `name`; `ValueError` naming the ones there are when it is not one of them."""
     factory = BACKENDS.get(name.strip().lower()) if isinstance(name, str) else None
     if factory is None:
-        raise ValueError(f"backend={name!r} is not valid: expected one of {', '.join(BACKENDS)} or a Backend object")
+        expected = f"one of {', '.join(BACKEND_NAMES)} or a Backend object"
+        raise ValueError(f"backend={name!r} is not valid: expected {expected}")
     try:
         return factory(**options)
     except TypeError as error:

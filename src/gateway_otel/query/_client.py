@@ -14,14 +14,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._durations import parse_duration
-from .._store import SEVERITIES
+from .._env import parse_duration
+from ..store import SEVERITIES
 from ._backends import make_backend
 from ._metrics import METRIC_PRESETS, compute_metric
 from ._model import Backend, LogQuery, LogsResult, MetricsResult, SpanQuery, TracesResult
 
 STATUSES = ("ok", "error")
+"""The span statuses a query can ask for."""
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_trace_id(text: str) -> bool:
+    """True for a trace id as the queries take it: 32 hexadecimal digits (any case, `0x` allowed)."""
+    return bool(_TRACE_ID.match(text.strip().lower().removeprefix("0x")))
 
 
 def _now() -> datetime:
@@ -86,10 +92,10 @@ class Traces:
         status: str | None = None,
         time_window: str = "1h",
         detail: bool = True,
-        limit: int = 100,
+        limit: int | None = 100,
     ) -> TracesResult:
-        """Spans started within `time_window` (of one trace, project, model or status when given), at most `limit`;
-        `detail=False` leaves out the full attributes and events."""
+        """Spans started within `time_window` (of one trace, project, model or status when given), at most `limit`
+        (`None`: all of them); `detail=False` leaves out the full attributes and events."""
         start, end = window("time_window", time_window, self._clock())
         query = SpanQuery(
             start=start,
@@ -99,7 +105,7 @@ class Traces:
             model=_text("model", model),
             status=_choice("status", status, STATUSES),
             detail=bool(detail),
-            limit=_limit("limit", limit),
+            limit=None if limit is None else _limit("limit", limit),
         )
         return TracesResult(spans=tuple(self._backend.spans(query)))
 

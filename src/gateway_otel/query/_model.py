@@ -12,6 +12,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from .._errors import QueryError
+
+__all__ = [
+    "Backend",
+    "LogQuery",
+    "LogRow",
+    "LogsResult",
+    "MetricSeries",
+    "MetricsResult",
+    "QueryError",
+    "SpanQuery",
+    "SpanRow",
+    "TracesResult",
+]
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -169,7 +184,3 @@ class Backend(Protocol):
     def logs(self, query: LogQuery) -> list[LogRow]: ...
 
     def close(self) -> None: ...
-
-
-class QueryError(RuntimeError):
-    """A query could not be answered (backend unreachable, refused, or answered something unreadable)."""

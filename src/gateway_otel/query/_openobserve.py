@@ -21,11 +21,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .._settings import ConfigurationError
-from ..destinations._configure import environment
+from .._env import environment
+from .._errors import ConfigurationError, QueryError
+from .._semconv import lift
 from ..destinations._presets import OpenObserveSettings, openobserve_settings
-from ._model import LogQuery, LogRow, QueryError, SpanQuery, SpanRow
-from ._rows import from_unix_ns, lift, one_line, request_json, to_unix_us
+from ._model import LogQuery, LogRow, SpanQuery, SpanRow
+from ._remote import from_unix_ns, one_line, request_json, to_unix_us
 
 PAGE_SIZE = 1000  # OpenObserve's default query limit (ZO_QUERY_DEFAULT_LIMIT)
 

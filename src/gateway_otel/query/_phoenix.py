@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .._settings import ConfigurationError
-from ..destinations._configure import environment
+from .._env import environment
+from .._errors import ConfigurationError, QueryError
+from .._semconv import lift
 from ..destinations._presets import PhoenixSettings, phoenix_settings
-from ._model import LogQuery, LogRow, QueryError, SpanQuery, SpanRow
-from ._rows import lift, one_line, parse_iso, request_json
+from ._model import LogQuery, LogRow, SpanQuery, SpanRow
+from ._remote import one_line, parse_iso, request_json
 
 PAGE_SIZE = 1000  # the most Phoenix returns per page
 TIMEOUT = 30.0

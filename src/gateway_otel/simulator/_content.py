@@ -262,7 +262,7 @@ def sample_value(name: str, schema: Mapping[str, Any]) -> Any:
 
 
 @dataclass(frozen=True)
-class Usage:
+class SimulatedUsage:
     """Token counts and cost of one generation, in OpenRouter's terms."""
 
     prompt_tokens: int
@@ -286,7 +286,7 @@ def is_reasoning_model(model: str) -> bool:
     return "gpt-oss" in model or "reasoning" in model
 
 
-def usage_for(requested_model: str, prompt_tokens: int, choices: Sequence[Choice]) -> Usage:
+def usage_for(requested_model: str, prompt_tokens: int, choices: Sequence[Choice]) -> SimulatedUsage:
     """Count and price a generation: long prompts hit the cache, reasoning models think, `:free` costs nothing."""
     model = served_model(requested_model)
     reasoning = REASONING_TOKENS_PER_CHOICE * len(choices) if is_reasoning_model(model) else 0
@@ -297,7 +297,7 @@ def usage_for(requested_model: str, prompt_tokens: int, choices: Sequence[Choice
     prompt_price, completion_price = (0.0, 0.0) if free else (PROMPT_PRICE, COMPLETION_PRICE)
     uncached = prompt_tokens - cached - cache_write
     prompt_cost = prompt_price * (uncached + cached * CACHE_READ_FACTOR + cache_write * CACHE_WRITE_FACTOR)
-    return Usage(
+    return SimulatedUsage(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion,
         reasoning_tokens=reasoning,

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._content import Choice, Usage, native_finish_reason, pieces
+from ._content import Choice, SimulatedUsage, native_finish_reason, pieces
 
 Event = tuple[str | None, dict[str, Any]]
 """An SSE event: its `event:` name (None for data-only events) and its JSON data."""
@@ -65,7 +65,7 @@ def fragments(text: str) -> list[str]:
 # --- usage -----------------------------------------------------------------------------------------------------------
 
 
-def _cost_details(usage: Usage) -> dict[str, Any]:
+def _cost_details(usage: SimulatedUsage) -> dict[str, Any]:
     return {
         "upstream_inference_cost": None,
         "upstream_inference_prompt_cost": usage.prompt_cost,
@@ -73,7 +73,7 @@ def _cost_details(usage: Usage) -> dict[str, Any]:
     }
 
 
-def chat_usage(usage: Usage) -> dict[str, Any]:
+def chat_usage(usage: SimulatedUsage) -> dict[str, Any]:
     """`usage` of chat and legacy completions, with OpenRouter's cost fields and token details."""
     return {
         "prompt_tokens": usage.prompt_tokens,
@@ -91,7 +91,7 @@ def chat_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def responses_usage(usage: Usage) -> dict[str, Any]:
+def responses_usage(usage: SimulatedUsage) -> dict[str, Any]:
     """`usage` of the Responses API (input/output naming) with the same cost fields."""
     return {
         "input_tokens": usage.prompt_tokens,
@@ -117,7 +117,7 @@ def _tool_call(choice: Choice) -> list[dict[str, Any]]:
     ]
 
 
-def chat_completion(meta: Meta, choices: Sequence[Choice], usage: Usage) -> dict[str, Any]:
+def chat_completion(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) -> dict[str, Any]:
     """A non-streaming `chat.completion`."""
     return {
         "id": meta.id,
@@ -156,7 +156,7 @@ def _delta(meta: Meta, index: int, delta: dict[str, Any], finish_reason: str | N
     }
 
 
-def chat_chunks(meta: Meta, choices: Sequence[Choice], usage: Usage) -> list[Event]:
+def chat_chunks(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) -> list[Event]:
     """A chat stream: per choice a role chunk, content or tool-call deltas, a finish chunk; then the usage chunk."""
     events = []
     for c in choices:
@@ -199,13 +199,13 @@ def _completion(meta: Meta, choices: list[dict[str, Any]], **extra: Any) -> dict
     return body | {"created": meta.created, "choices": choices} | extra
 
 
-def completion(meta: Meta, choices: Sequence[Choice], usage: Usage) -> dict[str, Any]:
+def completion(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) -> dict[str, Any]:
     """A non-streaming legacy `text_completion`."""
     body = [_completion_choice(meta, c.index, c.text or "", c.finish_reason) for c in choices]
     return _completion(meta, body, usage=chat_usage(usage))
 
 
-def completion_chunks(meta: Meta, choices: Sequence[Choice], usage: Usage) -> list[Event]:
+def completion_chunks(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) -> list[Event]:
     """A legacy completion stream: text deltas, a finish chunk per choice, then the usage chunk."""
     events: list[Event] = []
     for c in choices:
@@ -245,7 +245,7 @@ def response(
     meta: Meta,
     request: Mapping[str, Any],
     output: list[dict[str, Any]],
-    usage: Usage | None,
+    usage: SimulatedUsage | None,
     status: str,
     error: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -286,7 +286,7 @@ def response_status(choice: Choice) -> str:
     return "incomplete" if choice.finish_reason == "length" else "completed"
 
 
-def response_events(meta: Meta, request: Mapping[str, Any], choice: Choice, usage: Usage) -> list[Event]:
+def response_events(meta: Meta, request: Mapping[str, Any], choice: Choice, usage: SimulatedUsage) -> list[Event]:
     """A Responses API stream, as in the recorded cassette; `sequence_number` is added by the caller."""
     item = output_item(meta, choice)
     pending = item | {"status": "in_progress"} | ({"content": []} if item["type"] == "message" else {"arguments": ""})

@@ -9,32 +9,30 @@ Tables show times in UTC.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._durations import parse_duration
-from .query._model import LogRow, MetricsResult, QueryError, SpanQuery, SpanRow, TracesResult
+from .._env import parse_duration
+from .._errors import QueryError
+from ..query import METRIC_PRESETS, LogRow, MetricsResult, SpanRow, Telemetry, TracesResult
+from ..query._backends import BACKEND_NAMES
+from ..query._client import STATUSES, is_trace_id
+from ..store import SEVERITIES
+from ._render import clock, cost, milliseconds, print_json, progress, table
 
-if TYPE_CHECKING:
-    from .query import Telemetry
-
-BACKENDS = ("local", "openobserve", "phoenix")
 TRACE_LIMIT = 100_000  # the most spans `trace` shows
 COMMANDS = ("traces", "trace", "metrics", "stats", "logs", "report")
 
 
-def add_query_commands(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add the query subcommands to `gateway-otel`'s subparsers."""
-    from .query._metrics import METRIC_PRESETS
 
     def command(name: str, help_text: str, window: str, window_flag: str = "--window") -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--backend", choices=BACKENDS, default="local", help="where to read (default: local)")
+        parser.add_argument("--backend", choices=BACKEND_NAMES, default="local", help="where to read (default: local)")
         parser.add_argument("--project", dest="project_name", help="project (Phoenix) or service (OpenObserve)")
         parser.add_argument(
             window_flag, dest="window", default=window, help=f"how far back, e.g. 5m, 1h, 7d ({window})"
@@ -44,7 +42,7 @@ def add_query_commands(commands: Any) -> None:
 
     traces = command("traces", "the latest calls, newest first", "1h", "--since")
     traces.add_argument("--model", help="only this model")
-    traces.add_argument("--status", choices=("ok", "error"), help="only ok or failed calls")
+    traces.add_argument("--status", choices=STATUSES, help="only ok or failed calls")
     traces.add_argument("--limit", type=int, default=50, help="most spans to show (50)")
     trace = command("trace", "one trace as a tree of spans", "7d", "--since")
     trace.add_argument("trace_id", metavar="ID")
@@ -56,7 +54,7 @@ def add_query_commands(commands: Any) -> None:
     metrics.add_argument("--by-model", action="store_true", help="one series per model")
     command("stats", "per model: calls, errors, tokens, cost, latency, time to first token", "24h")
     logs = command("logs", "log records (failed calls, and content when captured)", "24h")
-    logs.add_argument("--severity", choices=("debug", "info", "warning", "error"), help="minimum severity")
+    logs.add_argument("--severity", choices=SEVERITIES, help="minimum severity")
     logs.add_argument("--limit", type=int, default=100, help="most records to show (100)")
     report = command("report", "an HTML page with charts of cost, tokens and latency per model", "24h")
     report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
@@ -66,47 +64,29 @@ def add_query_commands(commands: Any) -> None:
 # --- rendering: results to text --------------------------------------------------------------------------------------
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    from .cli import _table as table
-
-    return table(rows, headers)
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
 def _tokens(row: SpanRow) -> str:
     if row.input_tokens is None and row.output_tokens is None:
         return "-"
     return f"{row.input_tokens or 0}/{row.output_tokens or 0}"
 
 
-def _cost(value: float | None) -> str:
-    return "-" if value is None else f"${value:.6f}"
-
-
-def traces_table(spans: Sequence[SpanRow]) -> str:
+def tracestable(spans: Sequence[SpanRow]) -> str:
     rows = [
         (
-            _clock(s.start_time),
+            clock(s.start_time),
             s.trace_id,
             s.model or s.name,
             s.status,
-            _ms(s.duration_ms),
-            _ms(s.time_to_first_token_ms),
+            milliseconds(s.duration_ms),
+            milliseconds(s.time_to_first_token_ms),
             _tokens(s),
-            _cost(s.cost),
+            cost(s.cost),
             s.provider or "-",
         )
         for s in spans
     ]
     headers = ("time (UTC)", "trace id", "model / span", "status", "ms", "ttft ms", "tokens in/out", "cost", "provider")
-    return _table(rows, headers) if rows else "no spans in this window"
+    return table(rows, headers) if rows else "no spans in this window"
 
 
 def trace_tree(spans: Sequence[SpanRow]) -> str:
@@ -131,7 +111,7 @@ def trace_tree(spans: Sequence[SpanRow]) -> str:
             if span.total_tokens is not None:
                 details.append(f"{_tokens(span)} tokens")
             if span.cost is not None:
-                details.append(_cost(span.cost))
+                details.append(cost(span.cost))
             if span.status_message:
                 details.append(span.status_message)
             lines.append(f"{'  ' * depth}{span.name}  [{', '.join(details)}]")
@@ -145,42 +125,25 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def metrics_table(result: MetricsResult) -> str:
+def metricstable(result: MetricsResult) -> str:
     label = "model" if any(s.labels for s in result.series) else "series"
-    rows = [(s.labels.get("model", "all"), _clock(t), _value(v)) for s in result.series for t, v in s.points]
+    rows = [(s.labels.get("model", "all"), clock(t), _value(v)) for s in result.series for t, v in s.points]
     title = result.metric + (f" (p{result.percentile * 100:g})" if result.percentile is not None else "")
-    body = _table(rows, (label, "until (UTC)", "value")) if rows else "no data in this window"
-    return f"{title}, {_clock(result.start)} to {_clock(result.end)}\n{body}"
+    body = table(rows, (label, "until (UTC)", "value")) if rows else "no data in this window"
+    return f"{title}, {clock(result.start)} to {clock(result.end)}\n{body}"
 
 
-def logs_table(records: Sequence[LogRow]) -> str:
-    rows = [(_clock(r.time), r.severity, r.trace_id or "-", r.body.replace("\n", " ")[:160]) for r in records]
-    return _table(rows, ("time (UTC)", "severity", "trace id", "message")) if rows else "no log records in this window"
+def logstable(records: Sequence[LogRow]) -> str:
+    rows = [(clock(r.time), r.severity, r.trace_id or "-", r.body.replace("\n", " ")[:160]) for r in records]
+    return table(rows, ("time (UTC)", "severity", "trace id", "message")) if rows else "no log records in this window"
 
 
 # --- reading ---------------------------------------------------------------------------------------------------------
 
 
-def _progress() -> Callable[[int], None] | None:
-    """A running count of fetched rows on stderr, only when a person is watching it."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(count: int) -> None:
-        print(f"\rfetched {count} rows…", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
-def _open(name: str, progress: Callable[[int], None] | None) -> Telemetry:
-    """The same client a program would use; the remote backends report their paging to `progress`."""
-    from .query import Telemetry
-
-    return Telemetry(name, **({"progress": progress} if progress is not None and name != "local" else {}))
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
+def _open(name: str, watcher: Callable[[int], None] | None) -> Telemetry:
+    """The same client a program would use; the remote backends report their paging to `watcher`."""
+    return Telemetry(name, **({"progress": watcher} if watcher is not None and name != "local" else {}))
 
 
 def _flag(args: argparse.Namespace) -> str:
@@ -194,7 +157,7 @@ def _check(args: argparse.Namespace) -> None:
         parse_duration("--step", args.step)
     if getattr(args, "limit", 1) <= 0:
         raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
-    if args.command == "trace" and not re.fullmatch(r"[0-9a-fA-F]{32}", args.trace_id):
+    if args.command == "trace" and not is_trace_id(args.trace_id):
         raise ValueError(f"ID={args.trace_id!r} is not valid: expected a trace id of 32 hex digits")
 
 
@@ -202,8 +165,8 @@ def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime
     """Every span in the window: stats and the report need them all, not the newest `limit`."""
     end = datetime.now(timezone.utc)
     start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
-    query = SpanQuery(start=start, end=end, project_name=args.project_name, limit=None, detail=False)
-    return start, end, telemetry.backend.spans(query)
+    result = telemetry.traces.query(project_name=args.project_name, time_window=args.window, limit=None, detail=False)
+    return start, end, list(result.spans)
 
 
 def _traces(telemetry: Telemetry, args: argparse.Namespace) -> int:
@@ -211,7 +174,7 @@ def _traces(telemetry: Telemetry, args: argparse.Namespace) -> int:
         model=args.model, status=args.status, project_name=args.project_name, time_window=args.window,
         limit=args.limit, detail=args.json,
     )  # fmt: skip
-    _print_json(result.to_dict()) if args.json else print(traces_table(result.spans))
+    print_json(result.to_dict()) if args.json else print(tracestable(result.spans))
     return 0
 
 
@@ -221,7 +184,7 @@ def _trace(telemetry: Telemetry, args: argparse.Namespace) -> int:
     )
     spans = sorted(result.spans, key=lambda s: s.start_time)
     if args.json:
-        _print_json(TracesResult(tuple(spans)).to_dict())
+        print_json(TracesResult(tuple(spans)).to_dict())
     elif spans:
         print(trace_tree(spans))
     if not spans:
@@ -235,17 +198,17 @@ def _metrics(telemetry: Telemetry, args: argparse.Namespace) -> int:
         args.metric, time_window=args.window, step=args.step, percentile=args.percentile, model_key=args.model_key,
         project_name=args.project_name, group_by_model=args.by_model,
     )  # fmt: skip
-    _print_json(result.to_dict()) if args.json else print(metrics_table(result))
+    print_json(result.to_dict()) if args.json else print(metricstable(result))
     return 0
 
 
 def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from .query._stats import STATS_HEADERS, model_stats, total_stats
+    from ..query._stats import STATS_HEADERS, model_stats, total_stats
 
     start, end, spans = _all_spans(telemetry, args)
     stats, total = model_stats(spans), total_stats(spans)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "start": start.isoformat(),
                 "end": end.isoformat(),
@@ -254,7 +217,7 @@ def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
             }
         )
     elif stats:
-        print(_table([s.cells() for s in (*stats, total)], STATS_HEADERS))
+        print(table([s.cells() for s in (*stats, total)], STATS_HEADERS))
     else:
         print(f"no calls in the last {args.window}")
     return 0
@@ -264,12 +227,12 @@ def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
     result = telemetry.logs.query(
         severity=args.severity, project_name=args.project_name, time_window=args.window, limit=args.limit
     )
-    _print_json(result.to_dict()) if args.json else print(logs_table(result.records))
+    print_json(result.to_dict()) if args.json else print(logstable(result.records))
     return 0
 
 
 def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from .query._report import render_report
+    from ..query._report import render_report
 
     step = parse_duration("--step", args.step) if args.step else None
     start, end, spans = _all_spans(telemetry, args)
@@ -278,33 +241,33 @@ def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
     path.write_text(page, encoding="utf-8")
     calls = sum(1 for s in spans if s.model or s.operation)
     summary = {"file": str(path.resolve()), "calls": calls, "start": start.isoformat(), "end": end.isoformat()}
-    _print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
+    print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
     return 0
 
 
 _RUN = {"traces": _traces, "trace": _trace, "metrics": _metrics, "stats": _stats, "logs": _logs, "report": _report}
 
 
-def run_query_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one query command; a bad parameter exits 2, a backend that cannot answer exits 1, each with one line."""
-    progress = _progress()
+    watcher = progress()
     try:
         _check(args)
-        telemetry = _open(args.backend, progress)
+        telemetry = _open(args.backend, watcher)
     except (ValueError, QueryError) as error:
         print(f"gateway-otel: {error}", file=sys.stderr)
         return 2
     try:
         return _RUN[args.command](telemetry, args)
     except QueryError as error:
-        print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
+        print(f"{chr(10) if watcher else ''}gateway-otel: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away: `main` ends quietly
         raise
     except (ValueError, OSError) as error:
-        print(f"{chr(10) if progress else ''}gateway-otel: {error}", file=sys.stderr)
+        print(f"{chr(10) if watcher else ''}gateway-otel: {error}", file=sys.stderr)
         return 2
     finally:
         telemetry.close()
-        if progress is not None:
+        if watcher is not None:
             print(file=sys.stderr)

@@ -16,9 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from ._settings import ConfigurationError
+from .._env import parse_url
+from .._errors import BroadcastError, ConfigurationError
+from .._secrets import mask, url_without_credentials
 
 logger = logging.getLogger("gateway_otel")
 
@@ -40,10 +42,6 @@ _SECRET_KEY = re.compile(r"key|secret|token|password|dsn|credential|auth", re.IG
 _NOT_SECRET = frozenset({"spaceKey", "publicKey"})  # identifiers, not credentials (still masked if the API did)
 _URL_KEYS = ("baseUrl", "endpoint", "url", "otlpEndpoint", "host")
 _STATUS_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-class BroadcastError(Exception):
-    """OpenRouter's management API could not answer; the message is one line that says what to do."""
 
 
 @dataclass(frozen=True)
@@ -106,22 +104,6 @@ def _host(value: str) -> str | None:
     return (parts.hostname or "").lower() or None
 
 
-def _mask_secret(value: Any) -> str:
-    text = str(value)
-    if "..." in text or "…" in text or "****" in text:
-        return text  # already masked by OpenRouter (e.g. `pk-l...EfGh`)
-    return f"****{text[-4:]}" if len(text) >= 16 else "****"
-
-
-def _mask_url(value: str) -> str:
-    """A URL without its user info and query (either may carry a token)."""
-    parts = urlsplit(value)
-    if not parts.scheme or not parts.netloc:
-        return value
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "****" if parts.query else "", ""))
-
-
 def mask_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Destination settings with every credential masked: secret-named keys, all header values, URL user info."""
     masked: dict[str, Any] = {}
@@ -129,13 +111,13 @@ def mask_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if key == "headers" and isinstance(value, Mapping):
-            masked[key] = {name: _mask_secret(v) for name, v in value.items()}
+            masked[key] = {name: mask(v) for name, v in value.items()}
         elif isinstance(value, Mapping):
             masked[key] = mask_config(value)
         elif _SECRET_KEY.search(key) and key not in _NOT_SECRET:
-            masked[key] = _mask_secret(value)
+            masked[key] = mask(value)
         elif isinstance(value, str) and "://" in value:
-            masked[key] = _mask_url(value)
+            masked[key] = url_without_credentials(value, query="mask")
         else:
             masked[key] = value
     return masked
@@ -187,10 +169,7 @@ def server_url(explicit: str | None = None, environ: Mapping[str, str] | None = 
     name, value = ("--server-url", explicit) if explicit else (SERVER_URL_VARIABLE, env.get(SERVER_URL_VARIABLE))
     if not value or not value.strip():
         return DEFAULT_SERVER_URL
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{name}={value!r} is not valid: expected an http:// or https:// URL")
-    return value.strip().rstrip("/")
+    return parse_url(name, value.strip())
 
 
 def _client(key: str, url: str, retry_seconds: float) -> tuple[Any, Any]:

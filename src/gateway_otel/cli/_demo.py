@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..store import default_path
+from ._render import table
+
+COMMANDS = ("demo",)
+
 SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-001")
 LIVE_MODELS = ("openai/gpt-oss-20b:free", "meta-llama/llama-3.3-70b-instruct:free", "google/gemma-3-27b-it:free")
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
@@ -37,8 +42,6 @@ APP_HEADERS = {"HTTP-Referer": "https://github.com/gateway-otel", "X-Title": "ga
 
 def demo_path(env: dict[str, str] | None = None) -> Path:
     """Where the demo stores by default: `demo.db` beside the default local store."""
-    from ._store import default_path
-
     return default_path(env).with_name("demo.db")
 
 
@@ -52,7 +55,7 @@ class Workload:
 
 
 def sim_workload() -> Workload:
-    from .simulator import SCENARIO_HEADER
+    from ..simulator import SCENARIO_HEADER
 
     return Workload(SIM_MODELS, SIM_MODELS[0], {SCENARIO_HEADER: "error-429"})
 
@@ -141,31 +144,23 @@ def _gateway(live: bool, api_key: str | None) -> Iterator[tuple[str, str, Worklo
     if live:
         yield OPENROUTER_URL, api_key or "", live_workload()
         return
-    from .simulator import serve
+    from ..simulator import serve
 
     with serve("127.0.0.1", 0) as running:
         yield running.url, "sk-or-demo-not-a-real-key", sim_workload()
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def report(path: Path, out: TextIO, *, latest: int = 10) -> None:
     """The per-model stats table and the latest traces of the store at `path`, read through the query API."""
-    from .query import Telemetry
-    from .query._stats import STATS_HEADERS, model_stats, total_stats
+    from ..query import Telemetry
+    from ..query._stats import STATS_HEADERS, model_stats, total_stats
 
     with Telemetry("local", path=path) as telemetry:
         spans = telemetry.traces.query(time_window="1h", detail=False, limit=10_000).spans
         logs = telemetry.logs.query(severity="error", time_window="1h").records
     stats = model_stats(spans)
     print("\nPer model (last hour)", file=out)
-    print(_table([s.cells() for s in [*stats, total_stats(spans)]], STATS_HEADERS), file=out)
+    print(table([s.cells() for s in [*stats, total_stats(spans)]], STATS_HEADERS), file=out)
     print(f"\nLatest {min(latest, len(spans))} traces", file=out)
     rows = [
         (
@@ -180,7 +175,7 @@ def report(path: Path, out: TextIO, *, latest: int = 10) -> None:
         )
         for s in spans[:latest]
     ]
-    print(_table(rows, ("time", "trace", "span", "status", "latency", "ttft", "tokens", "cost")), file=out)
+    print(table(rows, ("time", "trace", "span", "status", "latency", "ttft", "tokens", "cost")), file=out)
     if logs:
         print(f"\nError log records ({len(logs)})", file=out)
         for record in logs[:5]:
@@ -202,8 +197,8 @@ def run_demo(
     import openai
     from opentelemetry.sdk.resources import Resource
 
-    from . import instrument, uninstrument
-    from .destinations import configure
+    from .. import instrument, uninstrument
+    from ..destinations import configure
 
     env = dict(os.environ if environ is None else environ)
     api_key = env.get("OPENROUTER_API_KEY", "").strip() or None
@@ -257,3 +252,16 @@ def run_demo(
         )
         return 1
     return 0
+
+
+def add_commands(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="run a sample workload through the simulator (no keys, no network), store it locally, show the stats",
+    )
+    demo.add_argument("--live", action="store_true", help="send it to OpenRouter's free models (OPENROUTER_API_KEY)")
+    demo.add_argument("--path", help=f"the SQLite file to store into, emptied first (default: {demo_path()})")
+
+
+def run(args: Any) -> int:
+    return run_demo(path=Path(args.path) if args.path else None, live=args.live, out=sys.stdout)

@@ -1,8 +1,6 @@
-"""Reading remote backends: span attributes → SpanRow's lifted fields, time parsing, and one small JSON HTTP client.
-
-Every backend stores the same span attributes under its own key spelling (Phoenix keeps dotted keys, OpenObserve
-flattens them to `gen_ai_usage_input_tokens`); `lift` takes a key-spelling function so the lifting is written once.
-"""
+"""What the remote backends (OpenObserve, Phoenix) share: time parsing, and one small JSON HTTP client whose errors
+are one-line `QueryError`s without credentials. Their span attributes become `SpanRow` fields through
+`gateway_otel._semconv.lift`, the same lift the local store uses."""
 
 from __future__ import annotations
 
@@ -14,60 +12,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from ._model import QueryError
-
-_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
-_PROVIDER = ("gateway.upstream.provider", "gen_ai.provider.name", "llm.provider")
-_INPUT = ("gen_ai.usage.input_tokens", "llm.token_count.prompt")
-_OUTPUT = ("gen_ai.usage.output_tokens", "llm.token_count.completion")
-_COST = ("gen_ai.usage.cost", "llm.cost.total")
-_SESSION = ("session.id", "gen_ai.conversation.id")
-
-
-def _first(attrs: Mapping[str, Any], key: Callable[[str], str], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = attrs.get(key(name))
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None or isinstance(value, bool) else int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def lift(attrs: Mapping[str, Any], key: Callable[[str], str] = lambda name: name) -> dict[str, Any]:
-    """SpanRow's LLM fields from span attributes; `key` spells an attribute name the way the backend stores it."""
-    ttft_seconds = _float(_first(attrs, key, ("gen_ai.response.time_to_first_chunk",)))
-    return {
-        "operation": _str(_first(attrs, key, ("gen_ai.operation.name",))),
-        "model": _str(_first(attrs, key, _MODEL)),
-        "request_model": _str(_first(attrs, key, ("gen_ai.request.model",))),
-        "provider": _str(_first(attrs, key, _PROVIDER)),
-        "gateway": _str(_first(attrs, key, ("gateway.name",))),
-        "input_tokens": _int(_first(attrs, key, _INPUT)),
-        "output_tokens": _int(_first(attrs, key, _OUTPUT)),
-        "cost": _float(_first(attrs, key, _COST)),
-        "time_to_first_token_ms": None if ttft_seconds is None else ttft_seconds * 1000,
-        "session_id": _str(_first(attrs, key, _SESSION)),
-    }
-
+from .._errors import QueryError
+from .._secrets import url_without_credentials
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -98,11 +46,7 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def display_url(url: str, *, query: bool = False) -> str:
     """The URL without any user:password part (and without its query unless asked), for messages and requests."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query if query else "", ""))
+    return url_without_credentials(url, query="keep" if query else "drop")
 
 
 def _opener(url: str) -> urllib.request.OpenerDirector:

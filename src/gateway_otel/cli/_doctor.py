@@ -6,15 +6,24 @@ OpenRouter's management API when a key is set). A finding names the setting to c
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._broadcast import BroadcastDestination
-from ._settings import ConfigurationError, Settings
+from .._env import environment
+from .._errors import BroadcastError, ConfigurationError
+from .._settings import Settings
+from ..destinations import list_destinations
+from ..openrouter import KEY_VARIABLES, BroadcastDestination, list_broadcast_destinations, management_key, server_url
+from ._openrouter import add_openrouter_options
+from ._render import indent, table
 
-__all__ = ["Finding", "Report", "diagnose", "findings"]
+__all__ = ["COMMANDS", "Finding", "Report", "add_commands", "diagnose", "findings", "run"]
+
+COMMANDS = ("doctor",)
 
 # Where each local destination type is pointed, for the advice.
 _ADDRESS_VARIABLE = {
@@ -157,10 +166,6 @@ def diagnose(
     retry_seconds: float = 20.0,
 ) -> Report:
     """Gather both sides and check them; problems reading either side become findings, never exceptions."""
-    from . import _broadcast
-    from .destinations import _api
-    from .destinations._configure import environment
-
     env = environment(environ)  # the process environment over the .env file, as configure() reads it
     report = Report()
     try:
@@ -168,22 +173,89 @@ def diagnose(
     except ConfigurationError as error:
         report.findings.append(Finding("error", f"settings: {error}"))
     try:
-        report.local = _api.list_destinations(environ)
+        report.local = list_destinations(environ)
     except (ConfigurationError, LookupError) as error:
         report.findings.append(Finding("error", f"this process's destinations: {error}"))
-    key = _broadcast.management_key(env)
+    key = management_key(env)
     if key is None:
         report.broadcast_note = (
-            f"not checked: set {' or '.join(_broadcast.KEY_VARIABLES)} to compare with OpenRouter Broadcast"
+            f"not checked: set {' or '.join(KEY_VARIABLES)} to compare with OpenRouter Broadcast"
         )
     else:
         try:
-            report.broadcast = _broadcast.list_broadcast_destinations(
+            report.broadcast = list_broadcast_destinations(
                 key[0], workspace_id=workspace_id, url=url, retry_seconds=retry_seconds
             )
             report.broadcast_note = f"with {key[1]}" + (f", workspace {workspace_id}" if workspace_id else "")
-        except (_broadcast.BroadcastError, ConfigurationError) as error:
+        except (BroadcastError, ConfigurationError) as error:
             report.broadcast_note = "not checked"
             report.findings.append(Finding("error", f"OpenRouter Broadcast: {error}"))
     report.findings.extend(findings(report.local, report.broadcast, report.settings))
     return report
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+
+def add_commands(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="this process's destinations, OpenRouter Broadcast's, trace join, and what clashes"
+    )
+    doctor.add_argument("--workspace", metavar="ID", help="OpenRouter workspace id (default: the key's default)")
+    add_openrouter_options(doctor)
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = diagnose(
+        url=server_url(args.server_url), workspace_id=args.workspace, retry_seconds=args.retry_for
+    )
+    problems = len(report.findings)
+    if args.json:
+        data = {
+            "destinations": [d.to_dict() for d in report.local],
+            "broadcast": None if report.broadcast is None else [d.to_dict() for d in report.broadcast],
+            "broadcast_note": report.broadcast_note,
+            "trace_join": None if report.settings is None else report.settings.trace_join,
+            "propagate_traceparent": None if report.settings is None else report.settings.propagate_traceparent,
+            "findings": [f.to_dict() for f in report.findings],
+        }
+        print(json.dumps(data, indent=2))
+        return 1 if problems else 0
+    print("This process exports to (GATEWAY_OTEL_DESTINATIONS):")
+    rows = [
+        (
+            d.id,
+            "yes" if d.enabled else "no",
+            "on" if d.privacy_mode else "off",
+            f"{d.sampling_rate:g}",
+            " ".join(
+                [f"project={p}" for p in [dict(d.resource_attributes).get("openinference.project.name")] if p]
+                + [d.endpoint or "-"]
+            ),
+        )
+        for d in report.local
+    ]
+    print(indent(table(rows, ("id", "enabled", "privacy", "sampling", "target")) if rows else "(none)"))
+    print(f"OpenRouter Broadcast ({report.broadcast_note}):")
+    if report.broadcast is not None:
+        remote = [
+            (
+                d.id,
+                d.type,
+                d.name or "-",
+                "yes" if d.enabled else "no",
+                "on" if d.privacy_mode else "off",
+                "-" if d.sampling_rate is None else f"{d.sampling_rate:g}",
+                d.target or "-",
+            )
+            for d in report.broadcast
+        ]
+        headers = ("id", "type", "name", "enabled", "privacy", "sampling", "target")
+        print(indent(table(remote, headers) if remote else "(none)"))
+    if report.settings is not None:
+        print(trace_join_text(report.settings)[0].upper() + trace_join_text(report.settings)[1:])
+    for finding in report.findings:
+        print(f"{finding.level}: {finding.message}")
+    print(f"{problems} problem{'' if problems == 1 else 's'} found" if problems else "No problems found.")
+    return 1 if problems else 0

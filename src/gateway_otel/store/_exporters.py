@@ -1,4 +1,4 @@
-"""The `local` destination's exporters: spans and log records into the SQLite store (`gateway_otel._store`).
+"""The `local` destination's exporters: spans and log records into the SQLite store.
 
 They run on their processor's worker thread, like every exporter, so the application's calls never touch SQLite.
 Each exporter has its own connection; a batch that cannot be written (disk full, the lock held by another process
@@ -15,14 +15,15 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .._store import Store, StoreConfig
+from ._config import StoreConfig
+from ._writer import StoreWriter
 
 logger = logging.getLogger("gateway_otel")
 
 
 class LocalSpanExporter(SpanExporter):
     def __init__(self, config: StoreConfig) -> None:
-        self.store = Store(config)
+        self.store = StoreWriter(config)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -39,7 +40,7 @@ class LocalSpanExporter(SpanExporter):
         return True
 
 
-def log_exporter(config: StoreConfig) -> Any:
+def local_log_exporter(config: StoreConfig) -> Any:
     """The log record exporter, built on whichever base class this SDK release has."""
     try:
         from opentelemetry.sdk._logs.export import LogRecordExporter as Base
@@ -50,7 +51,7 @@ def log_exporter(config: StoreConfig) -> Any:
 
     class LocalLogExporter(Base):  # type: ignore[misc,valid-type]
         def __init__(self) -> None:
-            self.store = Store(config)
+            self.store = StoreWriter(config)
 
         def export(self, batch: Sequence[Any]) -> Any:
             try:

@@ -1,4 +1,4 @@
-"""The `local` query backend: reads the SQLite store the `local` destination writes (`gateway_otel._store`)."""
+"""The `local` query backend: reads the SQLite store the `local` destination writes (`gateway_otel.store`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, store_config
-from ._model import LogQuery, LogRow, QueryError, SpanQuery, SpanRow
+from .._env import environment
+from .._errors import QueryError
+from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, store_config
+from ._model import LogQuery, LogRow, SpanQuery, SpanRow
 
 _BRIEF_COLUMNS = ", ".join(c for c in SPAN_COLUMNS if c not in ("attributes", "events", "resource"))
 
@@ -24,7 +26,7 @@ def _time(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
 
-def span_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
+def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
     """A `SpanRow` from a `spans` row (attributes and events only with `detail`)."""
     return SpanRow(
         trace_id=row["trace_id"],
@@ -52,7 +54,7 @@ def span_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
     )
 
 
-def log_row(row: Mapping[str, Any]) -> LogRow:
+def log_from_row(row: Mapping[str, Any]) -> LogRow:
     return LogRow(
         time=_time(row["time_ns"]),
         severity=row["severity"],
@@ -70,9 +72,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> None:
-        from ..destinations._configure import environment  # the environment over `.env`, as the writer reads it
-
-        config = store_config(environment(environ))
+        config = store_config(environment(environ))  # the environment over `.env`, as the writer reads it
         self.path = Path(path).expanduser() if path is not None else config.path
         self._config = StoreConfig(self.path, config.max_age_seconds, config.max_bytes)
         self._lock = threading.Lock()
@@ -121,7 +121,7 @@ class LocalBackend:
         if query.limit is not None:
             sql += " LIMIT ?"
             params.append(query.limit)
-        return [span_row(r, query.detail) for r in self._rows(sql, params)]
+        return [span_from_row(r, query.detail) for r in self._rows(sql, params)]
 
     def logs(self, query: LogQuery) -> list[LogRow]:
         where = ["time_ns >= ?", "time_ns <= ?"]
@@ -133,7 +133,7 @@ class LocalBackend:
             where.append("project_name = ?")
             params.append(query.project_name)
         sql = f"SELECT * FROM logs WHERE {' AND '.join(where)} ORDER BY time_ns DESC, id DESC LIMIT ?"
-        return [log_row(r) for r in self._rows(sql, [*params, query.limit])]
+        return [log_from_row(r) for r in self._rows(sql, [*params, query.limit])]
 
     def close(self) -> None:
         with self._lock:

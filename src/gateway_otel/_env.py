@@ -1,0 +1,148 @@
+"""Where settings come from, and how their text is read: a leaf every other module may import.
+
+- `environment()`: the process environment over the `.env` file of the working directory (the environment wins);
+  `load_dotenv()` reads that file.
+- The parsers turn one variable's text into a value, or raise `ConfigurationError` naming the variable and what it
+  expects: booleans, whole numbers, seconds, URLs and durations (`30s`, `5m`, `1h`, `24h`, `7d`, `2w`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ._errors import ConfigurationError
+
+__all__ = [
+    "DURATION_EXPECTED",
+    "environment",
+    "first",
+    "get",
+    "load_dotenv",
+    "parse_bool",
+    "parse_duration",
+    "parse_positive_int",
+    "parse_seconds",
+    "parse_url",
+]
+
+DOTENV_VARIABLE = "GATEWAY_OTEL_DOTENV"
+"""Names another `.env` file to read (default: `.env` in the working directory)."""
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+
+
+# --- the environment ----------------------------------------------------------------------------------------------
+
+
+def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
+    """`KEY=value` lines of a `.env` file (`export`, quotes and `#` comments allowed); {} when there is none."""
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().replace("_", "").isalnum():
+            raise ConfigurationError(f"{file}:{number} is not valid: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The variables settings are read from: `environ`, else the process environment over the `.env` file."""
+    if environ is not None:
+        return environ
+    return {**load_dotenv(os.environ.get(DOTENV_VARIABLE, ".env")), **os.environ}
+
+
+def get(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """The stripped value of `name`, or `default` when it is unset or blank."""
+    raw = env.get(name)
+    return raw.strip() if raw is not None and raw.strip() else default
+
+
+def first(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
+    """(name, stripped value) of the first of `names` that is set and not blank."""
+    for name in names:
+        raw = env.get(name)
+        if raw is not None and raw.strip():
+            return name, raw.strip()
+    return None
+
+
+# --- parsers ------------------------------------------------------------------------------------------------------
+
+
+def parse_bool(name: str, raw: str, *, extra: Mapping[str, bool] | None = None) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off), or one of `extra`'s words."""
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    if extra and value in extra:
+        return extra[value]
+    expected = "true or false" + (f" (or one of {', '.join(m.upper() for m in extra)})" if extra else "")
+    raise ConfigurationError(f"{name}={raw!r} is not valid: expected {expected}")
+
+
+def parse_positive_int(name: str, raw: str | int) -> int:
+    """A whole number above zero, from text or an int (a float such as 2.5 is refused, not rounded)."""
+    try:
+        if not isinstance(raw, (int, str)):  # int(2.5) would quietly be 2
+            raise TypeError
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0") from None
+    if isinstance(raw, bool) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a whole number greater than 0")
+    return value
+
+
+def parse_seconds(name: str, raw: str) -> float:
+    """A number of seconds above zero; nan and inf are refused here, where a socket would refuse them only at the
+    first export."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < math.inf:
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected a number of seconds greater than 0")
+    return value
+
+
+def parse_url(name: str, value: str) -> str:
+    """An http(s) URL with a host, without its trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{name}={value!r} is not valid: expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+DURATION_EXPECTED = "a positive number followed by s, m, h, d or w, such as 5m, 1h, 24h or 7d"
+
+
+def parse_duration(name: str, raw: object) -> float:
+    """Seconds in `raw`; `ValueError` naming `name` and what is expected when it is not a duration above zero."""
+    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()] if match else 0.0
+    if seconds <= 0:
+        raise ValueError(f"{name}={raw!r} is not valid: expected {DURATION_EXPECTED}")
+    return seconds

@@ -1,0 +1,155 @@
+"""The local store's file: its schema, how a connection is opened, and write transactions.
+
+One SQLite file in WAL mode, so readers never block writers and several processes can write at once (each waits up
+to `BUSY_TIMEOUT` for the write lock). The LLM fields are indexed columns next to the full attributes, events and
+resource as JSON.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 10.0
+"""Seconds a writer waits for another process's write transaction before giving up on a batch."""
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT,
+    name TEXT NOT NULL,
+    kind TEXT,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    status TEXT NOT NULL,
+    status_message TEXT,
+    operation TEXT,
+    model TEXT,
+    request_model TEXT,
+    provider TEXT,
+    gateway TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost REAL,
+    ttft_ms REAL,
+    project_name TEXT,
+    session_id TEXT,
+    attributes TEXT NOT NULL,
+    events TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+CREATE INDEX IF NOT EXISTS spans_model_start ON spans (model, start_ns);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    time_ns INTEGER NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    body TEXT NOT NULL,
+    trace_id TEXT,
+    span_id TEXT,
+    project_name TEXT,
+    attributes TEXT NOT NULL,
+    resource TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
+CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
+"""
+
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "status",
+    "status_message",
+    "operation",
+    "model",
+    "request_model",
+    "provider",
+    "gateway",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "ttft_ms",
+    "project_name",
+    "session_id",
+    "attributes",
+    "events",
+    "resource",
+)
+LOG_COLUMNS = (
+    "time_ns",
+    "severity_number",
+    "severity",
+    "body",
+    "trace_id",
+    "span_id",
+    "project_name",
+    "attributes",
+    "resource",
+)
+# --- the database ------------------------------------------------------------------------------------------------
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, waiting for other writers."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise FileNotFoundError(path)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    if create:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect before the first table
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with transaction(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return conn
+
+
+class transaction:
+    """`BEGIN IMMEDIATE` ... `COMMIT` (or `ROLLBACK`): takes the write lock up front, so it waits instead of failing
+    when another process writes."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+SEVERITIES = ("debug", "info", "warning", "error")
+SEVERITY_FLOOR = {"debug": 1, "info": 9, "warning": 13, "error": 17}
+"""The lowest OpenTelemetry severity number of each level (DEBUG 5-8, INFO 9-12, WARN 13-16, ERROR 17+)."""
+
+
+def severity_name(number: int) -> str:
+    if number >= 17:
+        return "error"
+    if number >= 13:
+        return "warning"
+    if number >= 9:
+        return "info"
+    return "debug"
+
+

@@ -1,0 +1,106 @@
+"""The local store's writer: inserts in one transaction per batch, and retention now and then.
+
+Retention (`GATEWAY_OTEL_LOCAL_MAX_AGE`, `GATEWAY_OTEL_LOCAL_MAX_SIZE_MB`) runs after an export at most once a minute,
+never per insert.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ._config import StoreConfig
+from ._database import LOG_COLUMNS, SPAN_COLUMNS, connect, transaction
+from ._rows import log_values, span_values
+
+PRUNE_INTERVAL = 60.0
+"""Seconds between two retention passes of one writer."""
+_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+_INSERT_LOG = f"INSERT INTO logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+
+
+class StoreWriter:
+    """One writer's connection to the store: inserts in one transaction per batch, retention now and then."""
+
+    def __init__(self, config: StoreConfig, *, prune_interval: float = PRUNE_INTERVAL) -> None:
+        self.config = config
+        self.prune_interval = prune_interval
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = connect(config.path)
+        self._last_prune: float | None = None
+
+    def write_spans(self, spans: Sequence[Any]) -> None:
+        self._write(_INSERT_SPAN, [span_values(s) for s in spans])
+
+    def write_logs(self, records: Sequence[Any]) -> None:
+        self._write(_INSERT_LOG, [log_values(r) for r in records])
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("the local store is closed")
+            if rows:
+                with transaction(conn):
+                    conn.executemany(statement, rows)
+            now = time.monotonic()
+            if self._last_prune is None or now - self._last_prune >= self.prune_interval:
+                self._last_prune = now
+                prune(conn, self.config)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes the data takes in the file (free pages not counted)."""
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def prune(conn: sqlite3.Connection, config: StoreConfig, now_ns: int | None = None) -> int:
+    """Apply retention: drop rows older than `max_age_seconds`, then the oldest rows until the data fits
+    `max_bytes`, and give the freed pages back to the file system. Returns how many spans were dropped."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    dropped = 0
+    if config.max_age_seconds is not None:
+        cutoff = now_ns - int(config.max_age_seconds * 1e9)
+        with transaction(conn):
+            dropped += conn.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)).rowcount
+            conn.execute("DELETE FROM logs WHERE time_ns < ?", (cutoff,))
+    if config.max_bytes is not None:
+        for _ in range(8):  # each pass removes about the excess plus a tenth, so this ends in one or two
+            used = used_bytes(conn)
+            if used <= config.max_bytes:
+                break
+            dropped += _drop_oldest(conn, 1 - config.max_bytes * 0.9 / used)
+    if dropped:
+        conn.execute("PRAGMA incremental_vacuum")
+    return dropped
+
+
+def _drop_oldest(conn: sqlite3.Connection, fraction: float) -> int:
+    with transaction(conn):
+        count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+        logs = conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+        if count == 0 and logs == 0:
+            return 0
+        dropped = 0
+        if count:
+            skip = min(count - 1, max(0, math.ceil(count * fraction) - 1))
+            cutoff = conn.execute("SELECT start_ns FROM spans ORDER BY start_ns LIMIT 1 OFFSET ?", (skip,)).fetchone()
+            dropped = conn.execute("DELETE FROM spans WHERE start_ns <= ?", (cutoff[0],)).rowcount
+        if logs:
+            skip = min(logs - 1, max(0, math.ceil(logs * fraction) - 1))
+            cutoff = conn.execute("SELECT time_ns FROM logs ORDER BY time_ns LIMIT 1 OFFSET ?", (skip,)).fetchone()
+            conn.execute("DELETE FROM logs WHERE time_ns <= ?", (cutoff[0],))
+        return dropped
