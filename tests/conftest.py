@@ -25,14 +25,14 @@ API_KEY = "sk-or-v1-SENTINEL-0123456789abcdef"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 
-# Telemetry bugs must fail the tests instead of being logged and swallowed.
+# Instrumentation bugs must fail the tests instead of being logged and swallowed.
 _internal.STRICT = True
 # A test that falls back to the default destination (the local store) never writes into the user's data directory.
 os.environ["GATEWAY_OTEL_LOCAL_PATH"] = os.path.join(tempfile.mkdtemp(prefix="gateway-otel-tests-"), "telemetry.db")
 
 
 @dataclass
-class Telemetry:
+class Captured:
     """What a test reads back: the exported spans and metrics."""
 
     exporter: InMemorySpanExporter
@@ -62,21 +62,21 @@ class Telemetry:
 def make_telemetry() -> Iterator[Any]:
     """Instrument with in-memory exporters and the given options; always uninstrumented afterwards."""
 
-    def make(**options: Any) -> Telemetry:
+    def make(**options: Any) -> Captured:
         exporter = InMemorySpanExporter()
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
         reader = InMemoryMetricReader()
         meter_provider = MeterProvider(metric_readers=[reader])
         gateway_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
-        return Telemetry(exporter, reader, tracer_provider)
+        return Captured(exporter, reader, tracer_provider)
 
     yield make
     gateway_otel.uninstrument()
 
 
 @pytest.fixture
-def telemetry(make_telemetry: Any) -> Telemetry:
+def telemetry(make_telemetry: Any) -> Captured:
     return make_telemetry()
 
 

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 import gateway_otel
-from conftest import Telemetry, make_client
+from conftest import Captured, make_client
 from gateway_otel import ConfigurationError, Settings
 
 MODEL = "anthropic/claude-3.5-sonnet"
@@ -79,7 +79,7 @@ def test_truncation_marker(make_telemetry: Any, sim: Any) -> None:
     assert len(attrs["gen_ai.input.messages"]) <= 20 + len("…[truncated 1000 chars]")
 
 
-def test_inline_images_are_never_recorded(telemetry: Telemetry, sim: Any) -> None:
+def test_inline_images_are_never_recorded(telemetry: Captured, sim: Any) -> None:
     payload = "iVBORw0KGgo" * 3000
     content = [
         {"type": "text", "text": "What is in this image?"},
@@ -97,7 +97,7 @@ def test_inline_images_are_never_recorded(telemetry: Telemetry, sim: Any) -> Non
     assert attrs[f"{prefix}.2.message_content.image.image.url"] == "https://example.com/cat.png"
 
 
-def test_long_conversation_never_pushes_out_the_essentials(telemetry: Telemetry, sim: Any) -> None:
+def test_long_conversation_never_pushes_out_the_essentials(telemetry: Captured, sim: Any) -> None:
     messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}"} for i in range(199)]
     make_client(sim).chat.completions.create(model=MODEL, messages=messages)
     span = telemetry.span()
@@ -122,7 +122,7 @@ def test_long_conversation_never_pushes_out_the_essentials(telemetry: Telemetry,
     assert f"llm.input_messages.{omitted}.message.role" in attrs
 
 
-def test_metrics(telemetry: Telemetry, sim: Any) -> None:
+def test_metrics(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     first = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
     second = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "two three four"}])
@@ -185,7 +185,7 @@ def test_instrument_is_idempotent_and_uninstrument_restores(make_telemetry: Any,
     assert len(telemetry.spans()) == 1
 
 
-def test_suppressed_calls_are_not_traced(telemetry: Telemetry, sim: Any) -> None:
+def test_suppressed_calls_are_not_traced(telemetry: Captured, sim: Any) -> None:
     with suppress_instrumentation():
         make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert telemetry.spans() == []

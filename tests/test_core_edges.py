@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import gateway_otel
-from conftest import API_KEY, OPENAI_MAJOR, Telemetry, make_client
+from conftest import API_KEY, OPENAI_MAJOR, Captured, make_client
 from gateway_otel import ConfigurationError, _internal
 from gateway_otel.instrumentation import _attributes, _invocation, _stream
 
@@ -35,7 +35,7 @@ MESSAGES = [{"role": "user", "content": "Tell me about spans"}]
 LITELLM_URL = "http://localhost:4000/v1"
 
 
-def test_upstream_credentials_in_the_body_never_reach_the_span(telemetry: Telemetry, sim: Any) -> None:
+def test_upstream_credentials_in_the_body_never_reach_the_span(telemetry: Captured, sim: Any) -> None:
     """LiteLLM's client-side credentials: `api_key` (and a `user_config` full of keys) travel in the body."""
     secrets = ["sk-upstream-SENTINEL-1", "aws-SENTINEL-2", "vertex-SENTINEL-3", "ad-SENTINEL-4", "meta-SENTINEL-5"]
     user_config = {
@@ -78,7 +78,7 @@ def test_upstream_credentials_in_the_body_never_reach_the_span(telemetry: Teleme
     assert json.loads(attrs["metadata"]) == {"team": "search", "api_key": "[REDACTED]"}
 
 
-def test_request_parts_typed_like_internal_parts_are_recorded(telemetry: Telemetry, sim: Any) -> None:
+def test_request_parts_typed_like_internal_parts_are_recorded(telemetry: Captured, sim: Any) -> None:
     """A content part whose `type` is `tool_call` or `tool_call_response` is still just an unknown part."""
     content = [{"type": "text", "text": "see"}, {"type": "tool_call", "x": 1}, {"type": "tool_call_response"}]
     make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])
@@ -94,7 +94,7 @@ def test_request_parts_typed_like_internal_parts_are_recorded(telemetry: Telemet
 
 @pytest.mark.parametrize("stream", [False, True], ids=["response", "stream"])
 def test_the_span_ends_even_when_recording_it_fails(
-    telemetry: Telemetry, sim: Any, monkeypatch: Any, stream: bool
+    telemetry: Captured, sim: Any, monkeypatch: Any, stream: bool
 ) -> None:
     """A bug in a mapper (production mode: logged, not raised) must not leave the span open forever."""
     monkeypatch.setattr(_internal, "STRICT", False)
@@ -153,7 +153,7 @@ AZURE_STREAM = [  # Azure OpenAI: the prompt filter results come first, with an 
 ]
 
 
-def test_an_azure_stream_keeps_the_response_model_and_id(telemetry: Telemetry) -> None:
+def test_an_azure_stream_keeps_the_response_model_and_id(telemetry: Captured) -> None:
     client = openai.AzureOpenAI(
         azure_endpoint="https://myres.openai.azure.com",
         api_key=API_KEY,
@@ -179,7 +179,7 @@ def test_an_azure_stream_keeps_the_response_model_and_id(telemetry: Telemetry) -
 
 @pytest.mark.parametrize("ending", ["close", "abandon"])
 def test_time_per_output_chunk_is_not_the_time_the_caller_held_the_stream(
-    telemetry: Telemetry, sim: Any, monkeypatch: Any, ending: str
+    telemetry: Captured, sim: Any, monkeypatch: Any, ending: str
 ) -> None:
     """Two chunks read, then the caller keeps the stream ten minutes before closing or dropping it (a fake clock)."""
     clock = [1000.0]
@@ -203,7 +203,7 @@ def test_time_per_output_chunk_is_not_the_time_the_caller_held_the_stream(
 
 
 def test_a_stream_read_to_its_end_measures_time_per_output_chunk(
-    telemetry: Telemetry, sim: Any, monkeypatch: Any
+    telemetry: Captured, sim: Any, monkeypatch: Any
 ) -> None:
     clock = [1000.0]
     fake_time = types.SimpleNamespace(perf_counter=lambda: clock[0], time_ns=time.time_ns)
@@ -242,7 +242,7 @@ def test_a_small_span_attribute_limit_never_drops_the_essentials(sim: Any) -> No
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("read", ["read", "text"])
 def test_a_streaming_response_read_whole_is_recorded(
-    telemetry: Telemetry, sim: Any, read: str, asynchronous: bool
+    telemetry: Captured, sim: Any, read: str, asynchronous: bool
 ) -> None:
     """`with_streaming_response` without `stream=True`: the caller reads the body itself, then the block closes it."""
 

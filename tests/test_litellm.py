@@ -16,7 +16,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from conftest import Telemetry
+from conftest import Captured
 from gateway_otel.gateways import header_facts
 from gateway_otel.simulator._transport import httpx_module
 
@@ -151,7 +151,7 @@ def _chat(**overrides: Any) -> dict[str, Any]:
     return {"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], **overrides}
 
 
-def _cost_points(telemetry: Telemetry) -> list[Any]:
+def _cost_points(telemetry: Captured) -> list[Any]:
     return telemetry.metrics().get("gateway.client.cost", [])
 
 
@@ -159,7 +159,7 @@ LITELLM_NAMES = {"gen_ai.provider.name": "litellm", "gateway.name": "litellm", "
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_chat_through_litellm_records_served_model_cost_and_provider(telemetry: Telemetry, asynchronous: bool) -> None:
+def test_chat_through_litellm_records_served_model_cost_and_provider(telemetry: Captured, asynchronous: bool) -> None:
     client = _client(asynchronous=asynchronous)
     call = client.chat.completions.create(**_chat())
     response = asyncio.run(call) if asynchronous else call
@@ -191,7 +191,7 @@ def test_chat_through_litellm_records_served_model_cost_and_provider(telemetry: 
     assert duration.attributes["gen_ai.provider.name"] == "litellm"
 
 
-def test_stream_usage_chunk_with_non_empty_choices(telemetry: Telemetry) -> None:
+def test_stream_usage_chunk_with_non_empty_choices(telemetry: Captured) -> None:
     client = _client()
     stream = client.chat.completions.create(**_chat(stream=True, stream_options={"include_usage": True}))
     chunks = list(stream)
@@ -222,7 +222,7 @@ def test_stream_usage_chunk_with_non_empty_choices(telemetry: Telemetry) -> None
     assert cost.value == 3.6e-6
 
 
-def test_stream_without_usage_ends_and_says_so(telemetry: Telemetry) -> None:
+def test_stream_without_usage_ends_and_says_so(telemetry: Captured) -> None:
     async def consume() -> list[Any]:
         stream = await _client(asynchronous=True).chat.completions.create(**_chat(stream=True))
         return [chunk async for chunk in stream]
@@ -237,7 +237,7 @@ def test_stream_without_usage_ends_and_says_so(telemetry: Telemetry) -> None:
     assert _cost_points(telemetry) == []
 
 
-def test_embeddings_cost_from_header(telemetry: Telemetry) -> None:
+def test_embeddings_cost_from_header(telemetry: Captured) -> None:
     result = _client().embeddings.create(model="mock-embed", input="hello")
     assert result.data[0].embedding == [0.1, 0.2, 0.3, 0.4]
     span = telemetry.span()
@@ -250,7 +250,7 @@ def test_embeddings_cost_from_header(telemetry: Telemetry) -> None:
     assert attrs["gen_ai.embeddings.dimension.count"] == 4
 
 
-def test_rate_limit_error_is_recorded_and_names_litellm(telemetry: Telemetry) -> None:
+def test_rate_limit_error_is_recorded_and_names_litellm(telemetry: Captured) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
         _client().chat.completions.create(**_chat(model="mock-429"))
     assert caught.value.status_code == 429  # the API's error passes through untouched
@@ -267,7 +267,7 @@ def test_rate_limit_error_is_recorded_and_names_litellm(telemetry: Telemetry) ->
     assert _cost_points(telemetry) == []
 
 
-def test_raw_response_reads_the_same_headers(telemetry: Telemetry) -> None:
+def test_raw_response_reads_the_same_headers(telemetry: Captured) -> None:
     raw = _client().chat.completions.with_raw_response.create(**_chat())
     assert raw.headers["x-litellm-model-name"] == "openai/gpt-4o-mini"
     assert raw.parse().id == CHAT_ID
@@ -288,7 +288,7 @@ def test_forced_gateway_is_kept(make_telemetry: Any) -> None:
     assert duration.attributes["gen_ai.provider.name"] == "openai_compatible"
 
 
-def test_known_host_headers_are_not_read(telemetry: Telemetry) -> None:
+def test_known_host_headers_are_not_read(telemetry: Captured) -> None:
     """A host known to be another gateway is not renamed by headers it happens to carry."""
     _client(base_url="https://api.groq.com/openai/v1").chat.completions.create(**_chat())
     attrs = dict(telemetry.span().attributes or {})
@@ -297,7 +297,7 @@ def test_known_host_headers_are_not_read(telemetry: Telemetry) -> None:
     assert "gen_ai.usage.cost" not in attrs and "gateway.call_id" not in attrs
 
 
-def test_litellm_default_port_is_litellm_from_the_start(telemetry: Telemetry) -> None:
+def test_litellm_default_port_is_litellm_from_the_start(telemetry: Captured) -> None:
     """On its default port LiteLLM is known before the call: the span starts with its name (for samplers)."""
     _client(base_url="http://localhost:4000").chat.completions.create(**_chat())
     attrs = dict(telemetry.span().attributes or {})

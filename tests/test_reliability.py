@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import API_KEY, OPENAI_MAJOR, OPENROUTER_URL, Telemetry, make_client
+from conftest import API_KEY, OPENAI_MAJOR, OPENROUTER_URL, Captured, make_client
 
 httpx_module = importlib.import_module("httpx2" if OPENAI_MAJOR >= 3 else "httpx")
 
@@ -159,7 +159,7 @@ ODD_MESSAGES = [
 
 
 @pytest.mark.parametrize("messages", ODD_MESSAGES, ids=range(len(ODD_MESSAGES)))
-def test_odd_requests_never_break_the_call(telemetry: Telemetry, sim: Any, messages: Any) -> None:
+def test_odd_requests_never_break_the_call(telemetry: Captured, sim: Any, messages: Any) -> None:
     client = make_client(sim)
     try:
         client.chat.completions.create(model="m", messages=messages)
@@ -191,7 +191,7 @@ LONE_SURROGATE_REPLY = {
 }
 
 
-def test_a_lone_surrogate_in_content_does_not_make_the_span_unexportable(telemetry: Telemetry) -> None:
+def test_a_lone_surrogate_in_content_does_not_make_the_span_unexportable(telemetry: Captured) -> None:
     payload = json.dumps(LONE_SURROGATE_REPLY).encode()  # ensure_ascii: the surrogate is sent as the escape \\ud800
     assert b'"a\\ud800b"' in payload
     client = _client_serving(payload)
@@ -203,7 +203,7 @@ def test_a_lone_surrogate_in_content_does_not_make_the_span_unexportable(telemet
     assert _otlp_bytes(telemetry.spans())
 
 
-def test_a_lone_surrogate_in_a_stream_does_not_make_the_span_unexportable(telemetry: Telemetry) -> None:
+def test_a_lone_surrogate_in_a_stream_does_not_make_the_span_unexportable(telemetry: Captured) -> None:
     chunks = [
         {"id": "gen-1", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "a"}}]},
         {"id": "gen-1", "model": "m", "choices": [{"index": 0, "delta": {"content": "\ud800"}}]},
@@ -220,7 +220,7 @@ def test_a_lone_surrogate_in_a_stream_does_not_make_the_span_unexportable(teleme
     assert _otlp_bytes(telemetry.spans())
 
 
-def test_a_tampered_client_is_still_traced(telemetry: Telemetry, sim: Any) -> None:
+def test_a_tampered_client_is_still_traced(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     client.api_key = _Odd()  # type: ignore[assignment]  # not a string
     client._custom_headers = None  # type: ignore[assignment]
@@ -229,7 +229,7 @@ def test_a_tampered_client_is_still_traced(telemetry: Telemetry, sim: Any) -> No
     assert len(telemetry.spans()) == 1
 
 
-def test_malformed_stream_chunks_never_break_iteration(telemetry: Telemetry) -> None:
+def test_malformed_stream_chunks_never_break_iteration(telemetry: Captured) -> None:
     chunks = [
         {"id": 5, "choices": "nope"},
         {"choices": [{"delta": {"tool_calls": [{"index": "x"}]}}]},
@@ -245,7 +245,7 @@ def test_malformed_stream_chunks_never_break_iteration(telemetry: Telemetry) -> 
     assert telemetry.span().attributes["gateway.stream.outcome"] == "completed"
 
 
-def test_concurrency_one_span_per_call_with_the_right_parent(telemetry: Telemetry, sim: Any) -> None:
+def test_concurrency_one_span_per_call_with_the_right_parent(telemetry: Captured, sim: Any) -> None:
     tracer = telemetry.tracer_provider.get_tracer("app")
 
     async def many() -> None:

@@ -13,7 +13,7 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from conftest import API_KEY, OPENAI_MAJOR, OPENROUTER_URL, Telemetry, make_client
+from conftest import API_KEY, OPENAI_MAJOR, OPENROUTER_URL, Captured, make_client
 
 MODEL = "openai/gpt-oss-20b:free"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is OpenTelemetry?"}]
@@ -116,7 +116,7 @@ def _usage_expectations(usage: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_one_complete_span_per_call(
-    telemetry: Telemetry, sim: Any, surface: str, asynchronous: bool, raw: bool
+    telemetry: Captured, sim: Any, surface: str, asynchronous: bool, raw: bool
 ) -> None:
     if surface == "responses.parse" and not hasattr(make_client(sim).responses, "parse"):
         pytest.skip("this openai version has no responses.parse")
@@ -164,7 +164,7 @@ def test_one_complete_span_per_call(
         assert not any("embedding.vector" in k for k in attrs)
 
 
-def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
+def test_chat_span_exact_attributes(telemetry: Captured, sim: Any) -> None:
     """The whole attribute set of a chat span, key for key, in the order essentials first."""
     client = make_client(
         sim,
@@ -279,7 +279,7 @@ def test_chat_span_exact_attributes(telemetry: Telemetry, sim: Any) -> None:
     }
 
 
-def test_tool_calls_both_conventions(telemetry: Telemetry, sim: Any) -> None:
+def test_tool_calls_both_conventions(telemetry: Captured, sim: Any) -> None:
     tools = [
         {
             "type": "function",
@@ -345,7 +345,7 @@ def test_tool_calls_both_conventions(telemetry: Telemetry, sim: Any) -> None:
     ],
 )
 def test_errors_pass_through_and_are_recorded(
-    telemetry: Telemetry, sim: Any, scenario: str, exc_type: type, error_type: str, asynchronous: bool
+    telemetry: Captured, sim: Any, scenario: str, exc_type: type, error_type: str, asynchronous: bool
 ) -> None:
     async def go() -> None:
         client = make_client(sim, asynchronous=asynchronous)
@@ -378,7 +378,7 @@ def test_errors_pass_through_and_are_recorded(
     assert duration.count == 1
 
 
-def test_connection_error(telemetry: Telemetry) -> None:
+def test_connection_error(telemetry: Captured) -> None:
     httpx_module = importlib.import_module("httpx2" if OPENAI_MAJOR >= 3 else "httpx")
 
     def refuse(request: Any) -> Any:
@@ -398,7 +398,7 @@ def test_connection_error(telemetry: Telemetry) -> None:
     _assert_no_secret(telemetry)
 
 
-def _assert_no_secret(telemetry: Telemetry) -> None:
+def _assert_no_secret(telemetry: Captured) -> None:
     for span in telemetry.spans():
         dumped = span.to_json()
         assert API_KEY not in dumped
@@ -407,7 +407,7 @@ def _assert_no_secret(telemetry: Telemetry) -> None:
     assert metrics is None or API_KEY not in metrics.to_json()
 
 
-def test_call_inside_user_span_is_its_child(telemetry: Telemetry, sim: Any) -> None:
+def test_call_inside_user_span_is_its_child(telemetry: Captured, sim: Any) -> None:
     tracer = telemetry.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("handle request") as parent:
         make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
@@ -417,7 +417,7 @@ def test_call_inside_user_span_is_its_child(telemetry: Telemetry, sim: Any) -> N
     assert llm.context.trace_id == parent.get_span_context().trace_id
 
 
-def test_other_endpoints_are_not_traced(telemetry: Telemetry, sim: Any) -> None:
+def test_other_endpoints_are_not_traced(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("openai/gpt-oss-20b")

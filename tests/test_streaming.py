@@ -19,7 +19,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from conftest import OPENAI_MAJOR, Telemetry, make_client
+from conftest import OPENAI_MAJOR, Captured, make_client
 
 MODEL = "openai/gpt-4o-mini"
 PROMPT = "Tell me about spans and traces in OpenTelemetry"
@@ -98,7 +98,7 @@ MODES = {
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 @pytest.mark.parametrize("mode", list(MODES))
 def test_stream_span_ends_exactly_once(
-    telemetry: Telemetry, sim: Any, mode: str, endpoint: str, asynchronous: bool
+    telemetry: Captured, sim: Any, mode: str, endpoint: str, asynchronous: bool
 ) -> None:
     end, outcome, ends_before_gc = MODES[mode]
     refs: list[weakref.ref[Any]] = []
@@ -143,7 +143,7 @@ def test_stream_span_ends_exactly_once(
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-def test_transport_error_mid_stream(telemetry: Telemetry, sim: Any, endpoint: str, asynchronous: bool) -> None:
+def test_transport_error_mid_stream(telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool) -> None:
     async def go() -> None:
         client = make_client(sim, asynchronous=asynchronous, default_headers={"X-Simulator-Scenario": "disconnect"})
         stream = await maybe(ENDPOINTS[endpoint](client))
@@ -164,7 +164,7 @@ def test_transport_error_mid_stream(telemetry: Telemetry, sim: Any, endpoint: st
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
-def test_gateway_error_inside_the_stream(telemetry: Telemetry, sim: Any, endpoint: str, asynchronous: bool) -> None:
+def test_gateway_error_inside_the_stream(telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool) -> None:
     """OpenRouter's mid-stream error: HTTP 200, then a chunk with a top-level `error`."""
 
     async def go() -> None:
@@ -185,7 +185,7 @@ def test_gateway_error_inside_the_stream(telemetry: Telemetry, sim: Any, endpoin
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("helper", ["chat", "responses"])
 @pytest.mark.parametrize("early", [False, True], ids=["full", "early-exit"])
-def test_stream_helpers(telemetry: Telemetry, sim: Any, helper: str, early: bool, asynchronous: bool) -> None:
+def test_stream_helpers(telemetry: Captured, sim: Any, helper: str, early: bool, asynchronous: bool) -> None:
     """`chat.completions.stream()` / `responses.stream()`: an early exit closes the HTTP response directly."""
 
     async def go() -> Any:
@@ -225,7 +225,7 @@ def test_stream_helpers(telemetry: Telemetry, sim: Any, helper: str, early: bool
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("form", ["with_raw_response", "with_streaming_response"])
-def test_raw_and_streaming_response_forms(telemetry: Telemetry, sim: Any, form: str, asynchronous: bool) -> None:
+def test_raw_and_streaming_response_forms(telemetry: Captured, sim: Any, form: str, asynchronous: bool) -> None:
     async def go() -> list[Any]:
         client = make_client(sim, asynchronous=asynchronous)
         create = getattr(client.chat.completions, form).create
@@ -249,7 +249,7 @@ def test_raw_and_streaming_response_forms(telemetry: Telemetry, sim: Any, form: 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_streaming_response_closed_unread_and_non_stream_parse(
-    telemetry: Telemetry, sim: Any, asynchronous: bool
+    telemetry: Captured, sim: Any, asynchronous: bool
 ) -> None:
     async def go() -> Any:
         client = make_client(sim, asynchronous=asynchronous)
@@ -271,7 +271,7 @@ def test_streaming_response_closed_unread_and_non_stream_parse(
     assert "gateway.stream.outcome" not in read_span.attributes
 
 
-def test_tool_call_deltas_are_assembled(telemetry: Telemetry, sim: Any) -> None:
+def test_tool_call_deltas_are_assembled(telemetry: Captured, sim: Any) -> None:
     tools = [
         {
             "type": "function",
@@ -296,7 +296,7 @@ def test_tool_call_deltas_are_assembled(telemetry: Telemetry, sim: Any) -> None:
     assert json.loads(attrs[f"{prefix}.function.arguments"]) == json.loads(call.function.arguments)
 
 
-def test_a_span_opened_while_iterating_is_a_sibling(telemetry: Telemetry, sim: Any) -> None:
+def test_a_span_opened_while_iterating_is_a_sibling(telemetry: Captured, sim: Any) -> None:
     tracer = telemetry.tracer_provider.get_tracer("app")
     client = make_client(sim)
     with tracer.start_as_current_span("request") as root:
@@ -312,7 +312,7 @@ def test_a_span_opened_while_iterating_is_a_sibling(telemetry: Telemetry, sim: A
     assert all(s.parent.span_id == root_id for s in children)
 
 
-def test_interleaved_streams_in_threads_and_tasks_keep_their_own_spans(telemetry: Telemetry, sim: Any) -> None:
+def test_interleaved_streams_in_threads_and_tasks_keep_their_own_spans(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     streams = [
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"thread {i}"}], stream=True)
@@ -371,7 +371,7 @@ def test_stream_usage_injection_is_opt_in(make_telemetry: Any, sim: Any, stream_
     assert kwargs == {"model": MODEL, "messages": MESSAGES, "stream": True}
 
 
-def test_missing_usage_is_said_not_guessed(telemetry: Telemetry, sim: Any) -> None:
+def test_missing_usage_is_said_not_guessed(telemetry: Captured, sim: Any) -> None:
     """A gateway that sends no usage chunk: the span says so rather than estimating."""
     client = make_client(sim)
     stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
@@ -387,7 +387,7 @@ def test_missing_usage_is_said_not_guessed(telemetry: Telemetry, sim: Any) -> No
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
 
 
-def test_stream_metrics(telemetry: Telemetry, sim: Any) -> None:
+def test_stream_metrics(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
         pass

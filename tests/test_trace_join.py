@@ -17,7 +17,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 import gateway_otel
-from conftest import OPENROUTER_URL, Telemetry, make_client
+from conftest import OPENROUTER_URL, Captured, make_client
 from gateway_otel import ConfigurationError, Settings
 from test_spans import SURFACES
 
@@ -98,14 +98,14 @@ def _twice(sim: Any, call: Any, asynchronous: bool, base_url: str = OPENROUTER_U
     return asyncio.run(go())
 
 
-def _ids(telemetry: Telemetry) -> dict[str, str]:
+def _ids(telemetry: Captured) -> dict[str, str]:
     """The LLM span's ids as OpenRouter's `trace` field carries them."""
     spans = [s for s in telemetry.spans() if s.attributes and "gen_ai.operation.name" in s.attributes]
     context = spans[-1].context
     return {"trace_id": format(context.trace_id, "032x"), "parent_span_id": format(context.span_id, "016x")}
 
 
-def _traceparent(telemetry: Telemetry) -> str:
+def _traceparent(telemetry: Captured) -> str:
     """W3C `traceparent` of the LLM span: version 00, its ids, its flags (sampled, and random on newer SDKs)."""
     ids = _ids(telemetry)
     flags = telemetry.spans()[-1].context.trace_flags
@@ -116,7 +116,7 @@ def _traceparent(telemetry: Telemetry) -> str:
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_every_surface_sends_the_span_ids_to_openrouter(
-    telemetry: Telemetry, sim: Any, surface: str, asynchronous: bool
+    telemetry: Captured, sim: Any, surface: str, asynchronous: bool
 ) -> None:
     if surface == "responses.parse" and not hasattr(make_client(sim).responses, "parse"):
         pytest.skip("this openai version has no responses.parse")
@@ -128,7 +128,7 @@ def test_every_surface_sends_the_span_ids_to_openrouter(
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("surface", ["chat", "embeddings", "responses"])
-def test_with_raw_response_is_joined_too(telemetry: Telemetry, sim: Any, surface: str, asynchronous: bool) -> None:
+def test_with_raw_response_is_joined_too(telemetry: Captured, sim: Any, surface: str, asynchronous: bool) -> None:
     getter, kwargs, _, _ = SURFACES[surface]
 
     async def call(client: Any) -> None:
@@ -155,7 +155,7 @@ def test_streams_carry_trace_field_and_traceparent(
     assert telemetry.spans()[-1].attributes["gateway.stream.outcome"] == "completed"
 
 
-def test_one_trace_across_the_app_and_openrouter(telemetry: Telemetry, sim: Any) -> None:
+def test_one_trace_across_the_app_and_openrouter(telemetry: Captured, sim: Any) -> None:
     tracer = telemetry.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("checkout") as parent:
         make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
@@ -168,7 +168,7 @@ def test_one_trace_across_the_app_and_openrouter(telemetry: Telemetry, sim: Any)
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_trace_metadata_names_session_and_user(telemetry: Telemetry, sim: Any, asynchronous: bool) -> None:
+def test_trace_metadata_names_session_and_user(telemetry: Captured, sim: Any, asynchronous: bool) -> None:
     async def call(client: Any) -> None:
         with gateway_otel.trace_metadata(
             trace_name="checkout", session_id="s-1", user="u-42", span_name="pricing", generation_name="quote"
@@ -183,7 +183,7 @@ def test_trace_metadata_names_session_and_user(telemetry: Telemetry, sim: Any, a
     assert len(telemetry.spans()) == 1  # the suppressed call made no span
 
 
-def test_trace_metadata_blocks_nest_and_end(telemetry: Telemetry, sim: Any) -> None:
+def test_trace_metadata_blocks_nest_and_end(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     with gateway_otel.trace_metadata(trace_name="outer", session_id="s-outer", user="u-1"):
         with gateway_otel.trace_metadata(span_name="inner", session_id="s-inner"):
@@ -207,7 +207,7 @@ def test_trace_metadata_blocks_nest_and_end(telemetry: Telemetry, sim: Any) -> N
     assert [s.attributes.get("session.id") for s in spans] == ["s-inner", "s-outer", None]
 
 
-def test_trace_metadata_is_per_task(telemetry: Telemetry, sim: Any) -> None:
+def test_trace_metadata_is_per_task(telemetry: Captured, sim: Any) -> None:
     """Concurrent asyncio tasks each send their own session; the context variable does not leak between them."""
 
     async def one(client: Any, session: str, started: asyncio.Event, other: asyncio.Event) -> Any:
@@ -229,7 +229,7 @@ def test_trace_metadata_is_per_task(telemetry: Telemetry, sim: Any) -> None:
     assert sorted(s.attributes["session.id"] for s in telemetry.spans()) == ["s-a", "s-b"]
 
 
-def test_the_callers_trace_keys_win_and_nothing_of_theirs_is_mutated(telemetry: Telemetry, sim: Any) -> None:
+def test_the_callers_trace_keys_win_and_nothing_of_theirs_is_mutated(telemetry: Captured, sim: Any) -> None:
     extra_body = {"trace": {"trace_name": "mine", "parent_span_id": "00000000000000aa", "env": "prod"}}
     extra_headers = {"X-Custom": "1"}
     messages = [{"role": "user", "content": "hi"}]
@@ -261,7 +261,7 @@ def test_the_callers_trace_keys_win_and_nothing_of_theirs_is_mutated(telemetry: 
     assert (attrs["user.id"], attrs["session.id"]) == ("u-mine", "s-ctx")
 
 
-def test_callers_session_wins_in_body_and_header(telemetry: Telemetry, sim: Any) -> None:
+def test_callers_session_wins_in_body_and_header(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim)
     with gateway_otel.trace_metadata(session_id="s-ctx"):
         client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_body={"session_id": "s-body"})
@@ -275,13 +275,13 @@ def test_callers_session_wins_in_body_and_header(telemetry: Telemetry, sim: Any)
     assert "session.id" not in spans[1].attributes  # the header's session is the caller's, not ours to restate
 
 
-def test_a_non_mapping_trace_of_the_caller_is_left_alone(telemetry: Telemetry, sim: Any) -> None:
+def test_a_non_mapping_trace_of_the_caller_is_left_alone(telemetry: Captured, sim: Any) -> None:
     make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES, extra_body={"trace": None})
     assert sim.last_request.body["trace"] is None
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_other_gateways_are_left_alone_by_default(telemetry: Telemetry, sim: Any, asynchronous: bool) -> None:
+def test_other_gateways_are_left_alone_by_default(telemetry: Captured, sim: Any, asynchronous: bool) -> None:
     async def call(client: Any) -> None:
         with gateway_otel.trace_metadata(trace_name="checkout", session_id="s-1", user="u-1"):
             await _surface_call(client, "chat")
@@ -369,7 +369,7 @@ def test_default_names_from_the_option_and_env(make_telemetry: Any, sim: Any, mo
     )
 
 
-def test_retries_send_the_same_trace(telemetry: Telemetry, sim: Any) -> None:
+def test_retries_send_the_same_trace(telemetry: Captured, sim: Any) -> None:
     client = make_client(sim, max_retries=1)
     with pytest.raises(Exception, match="429"):
         client.chat.completions.create(model="sim/error-429", messages=MESSAGES)
@@ -377,7 +377,7 @@ def test_retries_send_the_same_trace(telemetry: Telemetry, sim: Any) -> None:
     assert sim.requests[0].body["trace"] == sim.requests[1].body["trace"] == _ids(telemetry)
 
 
-def test_no_span_no_join(telemetry: Telemetry, sim: Any) -> None:
+def test_no_span_no_join(telemetry: Captured, sim: Any) -> None:
     with suppress_instrumentation(), gateway_otel.trace_metadata(session_id="s-1"):
         make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
     assert "trace" not in sim.last_request.body and "session_id" not in sim.last_request.body
@@ -421,7 +421,7 @@ def test_settings_defaults() -> None:
 CHECKOUT = gateway_otel.trace_metadata(trace_name="checkout")
 
 
-def test_one_instance_entered_by_many_tasks_and_threads(telemetry: Telemetry, sim: Any) -> None:
+def test_one_instance_entered_by_many_tasks_and_threads(telemetry: Captured, sim: Any) -> None:
     """A module-level block object used concurrently: each task and thread has its own state; exits never clash."""
     import threading
 

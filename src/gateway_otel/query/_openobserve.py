@@ -150,7 +150,7 @@ def _events(raw: Any) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def span_row(hit: Mapping[str, Any], *, detail: bool = True) -> SpanRow:
+def span_from_hit(hit: Mapping[str, Any], *, detail: bool = True) -> SpanRow:
     """One OpenObserve traces-stream row as a SpanRow (attributes keep OpenObserve's column names)."""
     start_ns, end_ns = int(hit["start_time"]), int(hit["end_time"])
     attributes = {k: v for k, v in hit.items() if k not in _SPAN_COLUMNS and not k.startswith("service_")}
@@ -180,7 +180,7 @@ def _severity(value: Any) -> str:
     return _SEVERITY_OF_TEXT.get(str(value or "info").strip().lower(), "info")
 
 
-def log_row(hit: Mapping[str, Any]) -> LogRow:
+def log_from_hit(hit: Mapping[str, Any]) -> LogRow:
     body = hit.get("body")
     return LogRow(
         time=from_unix_ns(int(hit["_timestamp"]) * 1000),
@@ -251,14 +251,14 @@ class OpenObserveBackend:
             "traces", spans_sql(self.settings.traces_stream, query), query.start, query.end, query.limit
         )
         try:
-            return [span_row(hit, detail=query.detail) for hit in hits]
+            return [span_from_hit(hit, detail=query.detail) for hit in hits]
         except (KeyError, TypeError, ValueError) as error:
             raise QueryError(f"OpenObserve returned a span row without a readable {error}") from None
 
     def logs(self, query: LogQuery) -> list[LogRow]:
         hits = self._search("logs", logs_sql(self.settings.logs_stream, query), query.start, query.end, query.limit)
         try:
-            return [log_row(hit) for hit in hits]
+            return [log_from_hit(hit) for hit in hits]
         except (KeyError, TypeError, ValueError) as error:
             raise QueryError(f"OpenObserve returned a log row without a readable {error}") from None
 

@@ -28,7 +28,7 @@ PAGE_SIZE = 1000  # the most Phoenix returns per page
 TIMEOUT = 30.0
 
 
-def span_row(span: Mapping[str, Any], project: str, *, detail: bool = True) -> SpanRow:
+def span_from_phoenix(span: Mapping[str, Any], project: str, *, detail: bool = True) -> SpanRow:
     """One span from `GET /v1/projects/{project}/spans` as a SpanRow."""
     attributes = dict(span.get("attributes") or {})
     if span.get("span_kind") and "openinference.span.kind" not in attributes:
@@ -137,7 +137,7 @@ class PhoenixBackend:
             if not isinstance(data, list):
                 raise QueryError(f"Phoenix answered without a list of spans: {one_line(str(answer), 200)}")
             try:
-                page = [span_row(span, project, detail=query.detail) for span in data]
+                page = [span_from_phoenix(span, project, detail=query.detail) for span in data]
             except (KeyError, TypeError, ValueError) as error:
                 raise QueryError(f"Phoenix returned a span without a readable {error}") from None
             rows.extend(row for row in page if self._matches(row, query))
