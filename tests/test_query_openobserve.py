@@ -16,8 +16,8 @@ import openai
 import pytest
 
 from conftest import make_client
-from gateway_otel.query import _openobserve
-from gateway_otel.query._model import LogQuery, QueryError, SpanQuery
+from gateway_otel.query import QueryError, _openobserve
+from gateway_otel.query._model import LogQuery, SpanQuery
 from gateway_otel.query._openobserve import OpenObserveBackend, column
 from openobserve_fake import FakeOpenObserve, stored_row
 

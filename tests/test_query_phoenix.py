@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import gateway_otel
 from conftest import make_client
-from gateway_otel.query import _phoenix
-from gateway_otel.query._model import LogQuery, QueryError, SpanQuery
+from gateway_otel.query import QueryError, _phoenix
+from gateway_otel.query._model import LogQuery, SpanQuery
 from gateway_otel.query._phoenix import PhoenixBackend
 from gateway_otel.query._remote import from_unix_ns
 from phoenix_server import PhoenixServer, phoenix  # noqa: F401

@@ -9,6 +9,7 @@ telemetry.logs.query(severity="error")
 ```
 """
 
+from .._errors import QueryError
 from ._client import AsyncTelemetry, Telemetry
 from ._metrics import METRIC_PRESETS
 from ._model import (
@@ -18,7 +19,6 @@ from ._model import (
     LogsResult,
     MetricSeries,
     MetricsResult,
-    QueryError,
     SpanQuery,
     SpanRow,
     TracesResult,

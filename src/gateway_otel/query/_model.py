@@ -12,21 +12,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .._errors import QueryError
-
-__all__ = [
-    "Backend",
-    "LogQuery",
-    "LogRow",
-    "LogsResult",
-    "MetricSeries",
-    "MetricsResult",
-    "QueryError",
-    "SpanQuery",
-    "SpanRow",
-    "TracesResult",
-]
-
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
