@@ -157,7 +157,7 @@ def test_one_complete_span_per_call(
         assert "gen_ai.output.messages" in attrs
     else:
         assert attrs["embedding.model_name"] == kwargs["model"]
-        assert attrs["gen_ai.embeddings.count"] == len(result.data)
+        assert attrs["gateway.embeddings.count"] == len(result.data)
         assert attrs["gen_ai.embeddings.dimension.count"] == len(result.data[0].embedding)
         assert attrs["input.value"] == "hello world"
         assert attrs["embedding.embeddings.0.embedding.text"] == "hello world"

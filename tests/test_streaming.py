@@ -137,7 +137,7 @@ def test_stream_span_ends_exactly_once(
     else:
         assert attrs["gateway.stream.chunks"] >= 2
         assert 0 < attrs["gen_ai.response.time_to_first_chunk"] < (span.end_time - span.start_time) / 1e9
-        [event] = [e for e in span.events if e.name == "gen_ai.first_chunk"]
+        [event] = [e for e in span.events if e.name == "gateway.first_chunk"]
         assert span.start_time <= event.timestamp <= span.end_time
 
 

@@ -233,7 +233,7 @@ def response_attributes(record: ResponseRecord, endpoint: Endpoint, gateway: Gat
     if record.finish_reasons:
         attrs["gen_ai.response.finish_reasons"] = record.finish_reasons
     if record.embedding_count is not None:
-        attrs["gen_ai.embeddings.count"] = record.embedding_count
+        attrs["gateway.embeddings.count"] = record.embedding_count  # in neither GenAI registry
     if record.embedding_dimensions is not None:
         attrs["gen_ai.embeddings.dimension.count"] = record.embedding_dimensions
     return attrs
@@ -283,6 +283,9 @@ def usage_attributes(usage: Usage) -> Attributes:
     if usage.cost is not None:
         attrs["gen_ai.usage.cost"] = usage.cost
         attrs["llm.cost.total"] = usage.cost
+        split = cost_split(usage)
+        if split is not None:
+            attrs["llm.cost.prompt"], attrs["llm.cost.completion"] = split
     # Detail counts are recorded when there is something to count: a zero says nothing a missing key does not.
     if usage.cache_read_tokens:
         attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
@@ -306,6 +309,24 @@ def usage_attributes(usage: Usage) -> Attributes:
     if usage.upstream_completion_cost is not None:
         attrs["gateway.cost.upstream_inference_completions"] = usage.upstream_completion_cost
     return attrs
+
+
+_SPLIT_TOLERANCE = 1e-9
+"""How far (USD) the two parts may be from the total and still be its split: rounding in the gateway's JSON."""
+
+
+def cost_split(usage: Usage) -> tuple[float, float] | None:
+    """(prompt, completion) cost when the gateway reports a split that adds up to the call's cost; else None.
+
+    OpenRouter's `cost_details.upstream_inference_prompt_cost` / `..._completions_cost` add up to `usage.cost` for
+    calls it bills; for BYOK calls they are the upstream's own charge, not the cost, and are not a split of it.
+    """
+    total, prompt, completion = usage.cost, usage.upstream_prompt_cost, usage.upstream_completion_cost
+    if not total or prompt is None or completion is None or usage.is_byok:  # a free call has nothing to split
+        return None
+    if prompt < 0 or completion < 0 or abs(prompt + completion - total) > _SPLIT_TOLERANCE + 1e-6 * abs(total):
+        return None
+    return prompt, completion
 
 
 def input_content_attributes(

@@ -319,7 +319,7 @@ class Invocation:
                     attrs.update(self._content_attributes(record, len(attrs)))
                 span.set_attributes(attrs)
                 if stream is not None and stream.first_chunk_at is not None:
-                    span.add_event("gen_ai.first_chunk", timestamp=stream.first_chunk_ns)
+                    span.add_event("gateway.first_chunk", timestamp=stream.first_chunk_ns)
                 if exc is not None:
                     self._record_exception(exc, error)
                 elif error is not None:
