@@ -29,6 +29,7 @@ from ._exporters import log_exporter, metric_exporter, span_exporter
 from ._otlp import ENDPOINT_VARIABLES
 from ._presets import PRESETS, Destination, resolve
 from ._processor import DestinationProcessor, GuardedMetricExporter, private_log_exporter
+from ._shaping import SHAPERS
 
 logger = logging.getLogger("gateway_otel")
 
@@ -173,6 +174,7 @@ def configure(
             privacy_mode=destination.privacy_mode,
             sampling_rate=destination.sampling_rate,
             resource_attributes=destination.resource_attributes,
+            shaper=SHAPERS.get(destination.type),
         )
         tracer_provider.add_span_processor(processor)
         processors.append(processor)

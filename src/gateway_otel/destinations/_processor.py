@@ -2,9 +2,10 @@
 another destination.
 
 - Sampling (`sampling_rate`) is decided per trace id, so a destination keeps whole traces or none of a trace.
-- Privacy mode strips prompt and completion content for this destination only (tokens, cost, timing stay), and a
-  destination's own resource attributes (its project) are applied to its copy; both happen on the exporting
-  thread, never on the application's.
+- Privacy mode strips prompt and completion content for this destination only (tokens, cost, timing stay), a
+  destination's own resource attributes (its project) are applied to its copy, and a backend that reads more than
+  the conventions gets it added to its copy (`_shaping`: OpenObserve); all on the exporting thread, never on the
+  application's.
 
 - The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()`.
 - Export failures are counted (`failed_spans`) and logged **once** per destination, as one warning that names the
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .._semconv import without_content
+from ._shaping import Shaper
 
 logger = logging.getLogger("gateway_otel")
 
@@ -58,13 +60,18 @@ def _capture_exporter_logs() -> None:
             log.addFilter(_FILTER)
 
 
-def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None) -> ReadableSpan:
+def _rewrite(
+    span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None
+) -> ReadableSpan:
+    attributes: Any = without_content(span.attributes or {}) if privacy_mode else span.attributes
+    if shaper is not None:
+        attributes = shaper(attributes or {}, span.start_time or 0)
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource.merge(resource) if resource is not None else span.resource,
-        attributes=without_content(span.attributes or {}) if privacy_mode else span.attributes,
+        attributes=attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,
@@ -85,8 +92,9 @@ class _GuardedExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         destination = self._destination
         destination._released(len(spans))
-        if destination.privacy_mode or destination.resource is not None:
-            spans = [_rewrite(s, destination.privacy_mode, destination.resource) for s in spans]
+        if destination.privacy_mode or destination.resource is not None or destination.shaper is not None:
+            rewrite = (destination.privacy_mode, destination.resource, destination.shaper)
+            spans = [_rewrite(s, *rewrite) for s in spans]
         _capture.records = records = []
         try:
             result = self._exporter.export(spans)
@@ -166,9 +174,12 @@ class DestinationProcessor(SpanProcessor):
         privacy_mode: bool = False,
         sampling_rate: float = 1.0,
         resource_attributes: Mapping[str, Any] | None = None,
+        shaper: Shaper | None = None,
     ) -> None:
         _capture_exporter_logs()
         self.name = name
+        self.shaper = shaper
+        """What this destination's backend reads beyond the conventions, added to its copy (`_shaping`)."""
         self.privacy_mode = privacy_mode
         self.sampling_rate = sampling_rate
         self._sampling_bound = int(sampling_rate * (1 << 64))
