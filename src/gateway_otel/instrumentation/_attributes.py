@@ -365,9 +365,9 @@ def output_content_attributes(record: ResponseRecord, limit: int) -> Attributes:
         return {}
     encoded = cap(to_json(output), limit)
     attrs: Attributes = {"gen_ai.output.messages": encoded}
-    parts = output[0]["parts"]
-    if len(output) == 1 and len(parts) == 1 and parts[0]["type"] == "text":
-        attrs["output.value"] = parts[0]["content"]
+    answer = [p for p in output[0]["parts"] if p["type"] != "reasoning"]  # OpenInference: the answer alone
+    if len(output) == 1 and len(answer) == 1 and answer[0]["type"] == "text":
+        attrs["output.value"] = answer[0]["content"]
         attrs["output.mime_type"] = "text/plain"
     else:
         attrs["output.value"] = encoded

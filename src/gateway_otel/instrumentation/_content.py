@@ -135,6 +135,47 @@ def content_parts(content: Any, limit: int) -> list[dict[str, Any]]:
     return parts
 
 
+REASONING_KEYS = ("reasoning", "reasoning_content")
+"""A message's (or delta's) reasoning text: OpenRouter's `reasoning`; DeepSeek's, vLLM's and LiteLLM's
+`reasoning_content`."""
+ENCRYPTED_REASONING = "[encrypted reasoning: not recorded]"
+"""What an opaque `reasoning.encrypted` detail becomes: a placeholder that says so, never the blob."""
+
+
+def reasoning_details_text(details: Any) -> tuple[str, bool]:
+    """The text of OpenRouter's `reasoning_details` (`reasoning.text`'s `text`, `reasoning.summary`'s `summary`), and
+    whether any detail was encrypted (`reasoning.encrypted`, opaque: its data is never read)."""
+    texts: list[str] = []
+    encrypted = False
+    for detail in details if isinstance(details, (list, tuple)) else ():
+        kind = get(detail, "type")
+        if kind == "reasoning.encrypted":
+            encrypted = True
+            continue
+        text = get(detail, "text") if kind == "reasoning.text" else get(detail, "summary")
+        if isinstance(text, str) and text:
+            texts.append(text)
+    return "".join(texts), encrypted
+
+
+def reasoning_part(message: Any, limit: int) -> dict[str, Any] | None:
+    """The message's reasoning as a GenAI `reasoning` part, whichever spelling the gateway used; None without any.
+
+    OpenRouter sends the text twice (`reasoning` and `reasoning.text` details): the string wins, the details fill in
+    when it is absent; encrypted reasoning alone becomes `ENCRYPTED_REASONING`.
+    """
+    text: Any = None
+    for key in REASONING_KEYS:
+        text = get(message, key)
+        if isinstance(text, str) and text:
+            break
+    else:
+        text, encrypted = reasoning_details_text(get(message, "reasoning_details"))
+        if not text:
+            return {"type": "reasoning", "content": ENCRYPTED_REASONING} if encrypted else None
+    return {"type": "reasoning", "content": as_text(text, limit)}
+
+
 def tool_call_part(call_id: Any, name: Any, arguments: Any, limit: int) -> dict[str, Any]:
     return {
         "type": "tool_call",
@@ -255,7 +296,7 @@ def _flatten_one(key: str, message: Message) -> dict[str, Any]:
     if "name" in message:
         attrs[key + "name"] = message["name"]
     parts = message["parts"]
-    content = [p for p in parts if p["type"] not in ("tool_call", "tool_call_response")]
+    content = [p for p in parts if p["type"] not in ("tool_call", "tool_call_response", "reasoning")]
     if len(content) == 1 and content[0]["type"] == "text":
         attrs[key + "content"] = content[0]["content"]
     else:

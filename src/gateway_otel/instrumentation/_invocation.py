@@ -20,12 +20,13 @@ from .._internal import internal_error
 from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, detect_gateway, gateway_by_name, header_facts, reads_headers
 from . import _attributes as A
+from ._accumulate import ChatAccumulator, ResponsesAccumulator
 from ._endpoints import Endpoint, find_endpoint
 from ._logs import FailureLog
 from ._metrics import Instruments
 from ._raw import wrap_raw_response
 from ._response import ResponseRecord
-from ._stream import ChatAccumulator, ResponsesAccumulator, StreamState, TracedAsyncStream, TracedStream
+from ._stream import StreamState, TracedAsyncStream, TracedStream
 
 try:  # the key moved between OTel releases; both spellings are honoured
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY

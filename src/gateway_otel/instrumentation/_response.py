@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._content import Message, as_text, content_parts, get, tool_call_part
+from ._content import Message, as_text, content_parts, get, reasoning_part, tool_call_part
 
 
 @dataclass
@@ -125,6 +125,9 @@ def map_chat(response: Any, capture: bool, limit: int) -> ResponseRecord:
 def _chat_choice_message(choice: Any, limit: int) -> Message:
     message = get(choice, "message")
     parts = content_parts(get(message, "content"), limit)
+    reasoning = reasoning_part(message, limit)
+    if reasoning is not None:
+        parts.insert(0, reasoning)  # the model thought before it answered
     refusal = get(message, "refusal")
     if refusal:
         parts.append({"type": "text", "content": as_text(refusal, limit)})
