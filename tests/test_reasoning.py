@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from conftest import API_KEY, OPENROUTER_URL, Captured
+from conftest import API_KEY, OPENROUTER_URL, Captured, make_client
 from gateway_otel.instrumentation._content import ENCRYPTED_REASONING
 from gateway_otel.simulator._transport import httpx_module
 
@@ -206,3 +206,30 @@ def test_an_azure_body_with_cache_write_and_an_unknown_key_is_recorded_and_passe
     assert attrs["gen_ai.usage.cache_write.input_tokens"] == 1920
     assert attrs["llm.token_count.prompt_details.cache_write"] == 1920
     assert _output_parts(attrs) == [{"type": "text", "content": "Sure."}]
+
+
+# --- the simulator serves reasoning models in both spellings -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "key"), [("openai/gpt-oss-20b", "reasoning"), ("deepseek/deepseek-r1", "reasoning_content")]
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_simulators_reasoning_models_reach_the_span(
+    telemetry: Captured, sim: Any, model: str, key: str, stream: bool
+) -> None:
+    client = make_client(sim)
+    messages = [{"role": "user", "content": "Why is the sky blue?"}]
+    if stream:
+        chunks = list(client.chat.completions.create(model=model, messages=messages, stream=True))
+        thought = "".join(c.choices[0].delta.model_extra.get(key) or "" for c in chunks if c.choices)
+        answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        details = [c.choices[0].delta.model_extra.get("reasoning_details") for c in chunks if c.choices]
+    else:
+        message = client.chat.completions.create(model=model, messages=messages).choices[0].message
+        thought, answer = message.model_extra[key], message.content
+        details = [message.model_extra.get("reasoning_details")]
+    assert thought and answer
+    assert any(details) == (key == "reasoning")  # OpenRouter's spelling carries the details too
+    parts = _output_parts(telemetry.span().attributes)
+    assert parts == [{"type": "reasoning", "content": thought}, {"type": "text", "content": answer}]

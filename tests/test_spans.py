@@ -198,8 +198,10 @@ def test_chat_span_exact_attributes(telemetry: Captured, sim: Any) -> None:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+    thought = result.choices[0].message.model_extra["reasoning"]  # gpt-oss reasons: the simulator sends it
+    parts = [{"type": "reasoning", "content": thought}, {"type": "text", "content": text}]
     output_json = json.dumps(
-        [{"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}],
+        [{"role": "assistant", "parts": parts, "finish_reason": "stop"}],
         ensure_ascii=False,
         separators=(",", ":"),
     )

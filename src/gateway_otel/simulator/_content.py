@@ -283,7 +283,21 @@ class SimulatedUsage:
 
 
 def is_reasoning_model(model: str) -> bool:
-    return "gpt-oss" in model or "reasoning" in model
+    return "gpt-oss" in model or "reasoning" in model or "deepseek-r1" in model
+
+
+def reasoning_spelling(model: str) -> str | None:
+    """How a reasoning model's thinking is sent: `reasoning_content` (DeepSeek R1, as DeepSeek, vLLM and the LiteLLM
+    proxy spell it), else OpenRouter's `reasoning` with `reasoning_details`; None for a model that does not reason."""
+    if not is_reasoning_model(model):
+        return None
+    return "reasoning_content" if "deepseek-r1" in model else "reasoning"
+
+
+def reasoning_for(text: str | None) -> str:
+    """The simulated thinking that precedes an answer: deterministic, a few words per answer."""
+    words = len(pieces(text or ""))
+    return f"The user wants an answer. I will reply in {words} words, briefly and politely."
 
 
 def usage_for(requested_model: str, prompt_tokens: int, choices: Sequence[Choice]) -> SimulatedUsage:

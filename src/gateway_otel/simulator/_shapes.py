@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._content import Choice, SimulatedUsage, native_finish_reason, pieces
+from ._content import Choice, SimulatedUsage, native_finish_reason, pieces, reasoning_for, reasoning_spelling
 
 Event = tuple[str | None, dict[str, Any]]
 """An SSE event: its `event:` name (None for data-only events) and its JSON data."""
@@ -117,6 +117,22 @@ def _tool_call(choice: Choice) -> list[dict[str, Any]]:
     ]
 
 
+def _thinks(meta: Meta, choice: Choice) -> bool:
+    """A reasoning model thinks before a text answer (the simulator's tool calls come without)."""
+    return choice.tool_call is None and reasoning_spelling(meta.model) is not None
+
+
+def _reasoning_fields(model: str, text: str | None) -> dict[str, Any]:
+    """A message's (or delta's) reasoning in the model's spelling; OpenRouter sends `reasoning: null` otherwise."""
+    spelling = reasoning_spelling(model)
+    if spelling is None or text is None:
+        return {"reasoning": None}
+    if spelling == "reasoning_content":
+        return {"reasoning_content": text}
+    detail = {"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}
+    return {"reasoning": text, "reasoning_details": [detail]}
+
+
 def chat_completion(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) -> dict[str, Any]:
     """A non-streaming `chat.completion`."""
     return {
@@ -131,7 +147,8 @@ def chat_completion(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage
                 "finish_reason": c.finish_reason,
                 "native_finish_reason": native_finish_reason(meta.provider, c.finish_reason),
                 "index": c.index,
-                "message": {"role": "assistant", "content": c.text, "refusal": None, "reasoning": None}
+                "message": {"role": "assistant", "content": c.text, "refusal": None}
+                | _reasoning_fields(meta.model, reasoning_for(c.text) if _thinks(meta, c) else None)
                 | ({"tool_calls": _tool_call(c)} if c.tool_call else {}),
             }
             for c in choices
@@ -161,6 +178,10 @@ def chat_chunks(meta: Meta, choices: Sequence[Choice], usage: SimulatedUsage) ->
     events = []
     for c in choices:
         events.append(_chunk(meta, [_delta(meta, c.index, {"role": "assistant", "content": ""})]))
+        if _thinks(meta, c):  # the thinking streams before the answer
+            for piece in pieces(reasoning_for(c.text)):
+                delta = {"content": ""} | _reasoning_fields(meta.model, piece)
+                events.append(_chunk(meta, [_delta(meta, c.index, delta)]))
         if c.tool_call is not None:
             start = _tool_call(c)[0] | {"function": {"name": c.tool_call.name, "arguments": ""}}
             events.append(_chunk(meta, [_delta(meta, c.index, {"tool_calls": [start]})]))
