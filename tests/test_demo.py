@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -15,7 +16,7 @@ import pytest
 
 from gateway_otel import cli
 
-SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-001")
+SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "deepseek/deepseek-r1")
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -53,6 +54,10 @@ def test_demo_runs_the_workload_and_prints_stats_and_traces(tmp_path: Path) -> N
     assert [s for _, s, *_ in spans].count("error") == 1
     assert sum(ttft is not None for *_, ttft, _ in spans) == 3
     assert sum('"gen_ai.tool.definitions"' in attrs for *_, attrs in spans) == 1
+    # the reasoning model's thinking is a reasoning part of its answers (sync, async, streamed)
+    outputs = [json.loads(a).get("gen_ai.output.messages", "") for m, *_, a in spans if m == "deepseek/deepseek-r1"]
+    assert sum('{"type":"reasoning"' in output for output in outputs) == 3
+    assert "deepseek/deepseek-r1" in out and "with reasoning" in out
     assert [(severity, trace) for severity, _, trace in logs] == [("error", failed_trace[0][0])]
     # the stats table: one row per model and a total, with errors and tokens
     table = out.split("Per model (last hour)\n", 1)[1].split("\n\n", 1)[0].splitlines()

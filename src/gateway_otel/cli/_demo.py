@@ -26,7 +26,7 @@ from ._render import table
 
 COMMANDS = ("demo",)
 
-SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-001")
+SIM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "deepseek/deepseek-r1")
 LIVE_MODELS = ("openai/gpt-oss-20b:free", "meta-llama/llama-3.3-70b-instruct:free", "google/gemma-3-27b-it:free")
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 WEATHER_TOOL = {
@@ -81,7 +81,10 @@ def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> 
         started = time.perf_counter()
         try:
             reply = client.chat.completions.create(model=model, messages=prompt, max_tokens=80)
-            _line(out, "sync", model, f"ok, {reply.usage.total_tokens if reply.usage else '?'} tokens", started)
+            extra = reply.choices[0].message.model_extra or {} if reply.choices else {}
+            thought = " with reasoning" if extra.get("reasoning") or extra.get("reasoning_content") else ""
+            tokens = reply.usage.total_tokens if reply.usage else "?"
+            _line(out, "sync", model, f"ok, {tokens} tokens{thought}", started)
         except openai.OpenAIError as error:
             unplanned += 1
             _line(out, "sync", model, f"failed: {type(error).__name__}", started)
