@@ -49,11 +49,13 @@ def _message_text(message: Mapping[str, Any]) -> str:
     """What a GenAI message says, as the text OpenObserve shows: its text parts, else the tools it calls."""
     texts, calls = [], []
     for part in message.get("parts") or ():
-        if not isinstance(part, Mapping):
+        if type(part) is not dict:  # `type` rather than `isinstance(.., Mapping)`: ~1 µs less per part
             continue
         kind = part.get("type")
-        if kind == "text" and isinstance(part.get("content"), str):
-            texts.append(part["content"])
+        if kind == "text":
+            content = part.get("content")
+            if type(content) is str:
+                texts.append(content)
         elif kind == "tool_call":
             arguments = part.get("arguments")
             text = arguments if isinstance(arguments, str) else "" if arguments is None else _JSON.encode(arguments)
@@ -62,7 +64,7 @@ def _message_text(message: Mapping[str, Any]) -> str:
             response = part["response"]
             texts.append(response if isinstance(response, str) else _JSON.encode(response))
     if texts:
-        return "\n".join(texts)
+        return texts[0] if len(texts) == 1 else "\n".join(texts)
     return "calls " + ", ".join(calls) if calls else ""
 
 
@@ -75,10 +77,12 @@ def _with_content(encoded: Any) -> Any:
         messages = json.loads(encoded)
     except ValueError:
         return encoded
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+    if type(messages) is not list:
         return encoded
     for message in messages:
-        if "content" not in message and isinstance(message.get("parts"), list):
+        if type(message) is not dict:
+            return encoded
+        if "content" not in message and type(message.get("parts")) is list:
             message["content"] = _message_text(message)
     return _JSON.encode(messages)
 
