@@ -1,8 +1,9 @@
 """What a backend's shaping costs next to gateway-otel's own per-call overhead, in one process.
 
 `python bench/shaping.py` (in a venv with gateway-otel installed, e.g. `.venvs/openai3/bin/python`): times, for
-a chat call and a 100-piece stream through the simulator's in-process transport, (a) the call uninstrumented and
-instrumented, interleaved in rounds, giving gateway-otel's overhead; (b) `openobserve_attributes` over the exported
+a chat call and a stream through the simulator's in-process transport, (a) the call uninstrumented and instrumented
+at default settings (content and metrics on, an SDK pipeline like run.py's), interleaved in rounds, giving
+gateway-otel's overhead; (b) `openobserve_attributes` over the exported
 span, which the `openobserve` destination runs once per span on its exporting thread (never on the request path).
 Prints the shaping's cost as a share of the overhead, per workload.
 """
@@ -14,6 +15,8 @@ import time
 from typing import Any
 
 import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -54,12 +57,13 @@ def main() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()])  # default settings: metrics on, as in run.py
     results = {}
     for name, work in _workloads(client).items():
         overheads = []
         for _ in range(ROUNDS):  # interleaved: the machine's swings hit both sides of a round alike
             bare = _per_call(work)
-            gateway_otel.instrument(tracer_provider=provider)
+            gateway_otel.instrument(tracer_provider=provider, meter_provider=meters)
             traced = _per_call(work)
             gateway_otel.uninstrument()
             overheads.append(traced - bare)
