@@ -6,6 +6,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 
 class OtlpReceiver:
     """`with OtlpReceiver(status=200) as r:` — `r.traces_url`, `r.bodies`, `r.requests` (path, headers, body).
@@ -53,3 +55,32 @@ class OtlpReceiver:
         self._release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def decode_spans(body: bytes) -> list[dict[str, Any]]:
+    """Spans of an OTLP/HTTP protobuf body: name, attributes and resource attributes as plain dicts."""
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
+        for scope in resource_spans.scope_spans:
+            for span in scope.spans:
+                attrs: dict[str, Any] = {}
+                for kv in span.attributes:
+                    which = kv.value.WhichOneof("value")
+                    attrs[kv.key] = (
+                        getattr(kv.value, which)
+                        if which != "array_value"
+                        else [v.string_value for v in kv.value.array_value.values]
+                    )
+                spans.append(
+                    {
+                        "name": span.name,
+                        "attributes": attrs,
+                        "resource": resource,
+                        "trace_id": span.trace_id.hex(),
+                        "start_ns": span.start_time_unix_nano,
+                    }
+                )
+    return spans

@@ -9,38 +9,15 @@ import socket
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import gateway_otel
 from conftest import make_client
 from gateway_otel import ConfigurationError, destinations
 from gateway_otel.cli import main as cli
 from otlp_receiver import OtlpReceiver
+from otlp_receiver import decode_spans as _decode
 
 OO_TOKEN = "Basic " + base64.b64encode(b"root@example.com:Complexpass#123").decode()
-
-
-def _decode(body: bytes) -> list[dict[str, Any]]:
-    """Spans of an OTLP/HTTP protobuf body: name, attributes and resource attributes as plain dicts."""
-    request = ExportTraceServiceRequest()
-    request.ParseFromString(body)
-    spans = []
-    for resource_spans in request.resource_spans:
-        resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
-        for scope in resource_spans.scope_spans:
-            for span in scope.spans:
-                attrs: dict[str, Any] = {}
-                for kv in span.attributes:
-                    which = kv.value.WhichOneof("value")
-                    attrs[kv.key] = (
-                        getattr(kv.value, which)
-                        if which != "array_value"
-                        else [v.string_value for v in kv.value.array_value.values]
-                    )
-                spans.append(
-                    {"name": span.name, "attributes": attrs, "resource": resource, "trace_id": span.trace_id.hex()}
-                )
-    return spans
 
 
 def _run(providers: gateway_otel.Providers, sim: Any, calls: int = 1) -> None:

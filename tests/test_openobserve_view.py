@@ -11,36 +11,19 @@ import json
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import gateway_otel
 import openobserve_rules as oo_rules
 from conftest import make_client
 from gateway_otel.destinations._shaping import openobserve_attributes
-from otlp_receiver import OtlpReceiver
+from otlp_receiver import OtlpReceiver, decode_spans
 
 TOKEN = "Basic cm9vdEBleGFtcGxlLmNvbTpzZWNyZXQ="
 LONG_PROMPT = "Tell me about the weather in Lisbon. " * 12
 
 
 def _spans(bodies: list[bytes]) -> list[dict[str, Any]]:
-    out = []
-    for body in bodies:
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        for resource_spans in request.resource_spans:
-            for scope in resource_spans.scope_spans:
-                for span in scope.spans:
-                    attrs: dict[str, Any] = {}
-                    for kv in span.attributes:
-                        which = kv.value.WhichOneof("value")
-                        attrs[kv.key] = (
-                            getattr(kv.value, which)
-                            if which != "array_value"
-                            else [v.string_value for v in kv.value.array_value.values]
-                        )
-                    out.append({"name": span.name, "start_ns": span.start_time_unix_nano, "attributes": attrs})
-    return out
+    return [span for body in bodies for span in decode_spans(body)]
 
 
 def _export(sim: Any, extra_env: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
