@@ -152,7 +152,11 @@ class ChatAccumulator:
                     state.role = delta_fields.get("role")
                 # Reasoning is not a declared field of the SDK's delta: a dict's key, or pydantic's extra.
                 reasoning_fields = delta_fields if type(delta) is dict else getattr(delta, "__pydantic_extra__", None)
-                if reasoning_fields:
+                if reasoning_fields and (  # most deltas carry none, or `reasoning: null`: no call for them
+                    reasoning_fields.get("reasoning")
+                    or reasoning_fields.get("reasoning_content")
+                    or reasoning_fields.get("reasoning_details")
+                ):
                     self._add_reasoning(state, reasoning_fields)
             if type(text) is str and text:
                 size = state.size
