@@ -81,7 +81,7 @@ def run_workload(client: Any, aclient: Any, workload: Workload, out: TextIO) -> 
         started = time.perf_counter()
         try:
             reply = client.chat.completions.create(model=model, messages=prompt, max_tokens=80)
-            extra = reply.choices[0].message.model_extra or {} if reply.choices else {}
+            extra = (reply.choices[0].message.model_extra or {}) if reply.choices else {}
             thought = " with reasoning" if extra.get("reasoning") or extra.get("reasoning_content") else ""
             tokens = reply.usage.total_tokens if reply.usage else "?"
             _line(out, "sync", model, f"ok, {tokens} tokens{thought}", started)
