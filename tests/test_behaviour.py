@@ -204,12 +204,37 @@ def test_suppressed_calls_are_not_traced(telemetry: Captured, sim: Any) -> None:
             "GATEWAY_OTEL_MAX_CONTENT_LENGTH='-3' is not valid: expected a whole number greater than 0",
         ),
         ({"GATEWAY_OTEL_GATEWAY": "open router!"}, "GATEWAY_OTEL_GATEWAY='open router!' is not valid"),
+        (
+            {"GATEWAY_OTEL_GATEWAY": "openruter"},
+            "GATEWAY_OTEL_GATEWAY='openruter' is not valid: expected one of anthropic, azure, cerebras, cloudflare, "
+            "deepseek, fireworks, gemini, groq, helicone, litellm, mistral, ollama, openai, openai_compatible, "
+            "openrouter, perplexity, portkey, together, vllm, xai (did you mean openrouter?)",
+        ),
+        (
+            {"GATEWAY_OTEL_CAPTURE_CONTENT": "SPAN_ONLLY"},
+            "GATEWAY_OTEL_CAPTURE_CONTENT='SPAN_ONLLY' is not valid: expected true or false (or one of NO_CONTENT, "
+            "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)",
+        ),
     ],
 )
 def test_bad_settings_fail_at_set_up_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         Settings.load(environ=env)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("NO_CONTENT", False), ("span_only", True), ("SPAN_AND_EVENT", True), ("off", False)]
+)
+def test_capture_content_takes_the_genai_modes_on_our_variable_too(raw: str, expected: bool) -> None:
+    assert Settings.load(environ={"GATEWAY_OTEL_CAPTURE_CONTENT": raw}).capture_content is expected
+    assert Settings.load(environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": raw}).capture_content is expected
+
+
+def test_the_gateway_option_refuses_an_unknown_name_like_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match=r"gateway='my-proxy' is not valid: expected one of anthropic, "):
+        Settings.load(environ={}, gateway="my-proxy")
+    assert Settings.load(environ={}, gateway=" OpenRouter ").gateway == "openrouter"
 
 
 def test_bad_options_fail_at_instrument(make_telemetry: Any) -> None:

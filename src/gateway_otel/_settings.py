@@ -6,12 +6,14 @@ that names the setting and says what it expects.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from ._env import FALSE, TRUE, environment, parse_bool, parse_positive_int
 from ._errors import ConfigurationError
+from .gateways import GATEWAY_NAMES
 
 __all__ = ["TRACE_NAME_KEYS", "ConfigurationError", "Settings"]
 
@@ -31,15 +33,16 @@ class Settings:
 
     capture_content: bool = True
     """Record prompts, completions, tool arguments and embeddings input.
-    Env: ``GATEWAY_OTEL_CAPTURE_CONTENT``, else ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``."""
+    Env: ``GATEWAY_OTEL_CAPTURE_CONTENT``, else ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (each takes
+    true/false or the GenAI modes ``NO_CONTENT``, ``SPAN_ONLY``, ``EVENT_ONLY``, ``SPAN_AND_EVENT``)."""
 
     max_content_length: int = 32_768
     """Longest captured text value, in characters; longer values are cut with a visible marker.
     Env: ``GATEWAY_OTEL_MAX_CONTENT_LENGTH``."""
 
     gateway: str | None = None
-    """Force the gateway name (``openrouter``, ``litellm``...) instead of detecting it from the base URL.
-    Env: ``GATEWAY_OTEL_GATEWAY``."""
+    """Force the gateway (one of `gateways.GATEWAY_NAMES`: ``openrouter``, ``litellm``, ``azure``...) instead of
+    detecting it from the base URL and the response headers. Env: ``GATEWAY_OTEL_GATEWAY``."""
 
     metrics: bool = True
     """Record the GenAI metrics (duration, token usage, cost, time to first chunk). Each measurement costs about as
@@ -102,11 +105,13 @@ class Settings:
 
 
 def _capture_content(explicit: Any, env: Mapping[str, str]) -> bool:
-    if explicit is not None or env.get("GATEWAY_OTEL_CAPTURE_CONTENT", "").strip():
+    """`GATEWAY_OTEL_CAPTURE_CONTENT` wins over the GenAI variable; both take true/false and the GenAI modes."""
+    if explicit is not None:
         return _bool_setting("capture_content", explicit, "GATEWAY_OTEL_CAPTURE_CONTENT", env, default=True)
-    raw = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
-    if raw is not None and raw.strip():
-        return parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw, extra=_GENAI_CONTENT_MODES)
+    for variable in ("GATEWAY_OTEL_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
+        raw = env.get(variable)
+        if raw is not None and raw.strip():
+            return parse_bool(variable, raw, extra=_GENAI_CONTENT_MODES)
     return True
 
 
@@ -131,20 +136,18 @@ def _max_content_length(explicit: Any, env: Mapping[str, str]) -> int:
 
 
 def _gateway(explicit: Any, env: Mapping[str, str]) -> str | None:
+    """A known gateway name (any case); a typo fails naming the allowed ones, as every other setting does."""
     name, raw = (
         ("gateway", explicit) if explicit is not None else ("GATEWAY_OTEL_GATEWAY", env.get("GATEWAY_OTEL_GATEWAY"))
     )
     if raw is None or (isinstance(raw, str) and not raw.strip() and name != "gateway"):
         return None
-    if (
-        not isinstance(raw, str)
-        or not raw.strip()
-        or not raw.strip().replace("_", "").replace(".", "").replace("-", "").isalnum()
-    ):
-        raise ConfigurationError(
-            f"{name}={raw!r} is not valid: expected a gateway name such as openrouter, litellm or azure"
-        )
-    return raw.strip().lower()
+    value = raw.strip().lower() if isinstance(raw, str) else None
+    if value not in GATEWAY_NAMES:
+        close = difflib.get_close_matches(value or "", GATEWAY_NAMES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigurationError(f"{name}={raw!r} is not valid: expected one of {', '.join(GATEWAY_NAMES)}{hint}")
+    return value
 
 
 def _openrouter_trace(explicit: Any, env: Mapping[str, str]) -> bool | None:

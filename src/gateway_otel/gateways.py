@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Gateway", "HeaderFacts", "detect_gateway", "gateway_by_name", "header_facts", "reads_headers"]
+__all__ = ["GATEWAY_NAMES", "Gateway", "HeaderFacts", "detect_gateway", "gateway_by_name", "header_facts", "reads_headers"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ _KNOWN = {
     )
 }
 
+GATEWAY_NAMES = tuple(sorted(_KNOWN))
+"""The names the `gateway` setting takes (`GATEWAY_OTEL_GATEWAY`)."""
+
 # Host suffix -> gateway name; the longest matching suffix wins.
 _HOST_SUFFIXES = {
     "openrouter.ai": "openrouter",
@@ -92,7 +95,7 @@ _LOCAL_PORTS = {11434: "ollama", 4000: "litellm", 8000: "vllm"}
 
 
 def gateway_by_name(name: str) -> Gateway:
-    """The gateway called `name`; an unknown name is kept as given (a custom gateway)."""
+    """The gateway called `name` (settings only take `GATEWAY_NAMES`; an unknown name is kept as given)."""
     return _KNOWN.get(name) or _g(name)
 
 
