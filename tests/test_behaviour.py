@@ -228,7 +228,8 @@ def test_bad_settings_fail_at_set_up_naming_the_variable(env: dict[str, str], me
 )
 def test_capture_content_takes_the_genai_modes_on_our_variable_too(raw: str, expected: bool) -> None:
     assert Settings.load(environ={"GATEWAY_OTEL_CAPTURE_CONTENT": raw}).capture_content is expected
-    assert Settings.load(environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": raw}).capture_content is expected
+    genai = Settings.load(environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": raw})
+    assert genai.capture_content is expected
 
 
 def test_the_gateway_option_refuses_an_unknown_name_like_the_variable() -> None:

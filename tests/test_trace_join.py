@@ -22,6 +22,7 @@ from gateway_otel import ConfigurationError, Settings
 from test_spans import SURFACES
 
 MODEL = "openai/gpt-oss-20b:free"
+PAID_MODEL = "openai/gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "What is OpenTelemetry?"}]
 LITELLM_URL = "http://localhost:4000/v1"
 VOLATILE_HEADERS = ("content-length", "idempotency-key")
@@ -286,6 +287,7 @@ def test_other_gateways_are_left_alone_by_default(telemetry: Captured, sim: Any,
         with gateway_otel.trace_metadata(trace_name="checkout", session_id="s-1", user="u-1"):
             await _surface_call(client, "chat")
 
+    sim.speaks_as = None  # a LiteLLM proxy's port, not OpenRouter's simulator
     (plain_body, plain_headers), (body, headers) = _twice(sim, call, asynchronous, base_url=LITELLM_URL)
     assert (body, headers) == (plain_body, plain_headers)
     attrs = dict(telemetry.spans()[-1].attributes or {})
@@ -458,3 +460,44 @@ def test_one_instance_entered_by_many_tasks_and_threads(telemetry: Captured, sim
         assert (body["session_id"], body["trace"]["trace_name"]) == (session, "checkout")
     make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)  # every block has ended
     assert "session_id" not in sim.last_request.body and "trace_name" not in sim.last_request.body["trace"]
+
+
+def test_a_server_speaking_as_openrouter_is_openrouter_from_its_first_answer(telemetry: Captured, sim: Any) -> None:
+    """The simulator on vLLM's default port says `x-gateway-otel-gateway: openrouter`: its calls are labelled
+    OpenRouter's (provider, upstream, cost) from the first answer, and joined from the next request on."""
+    from gateway_otel.simulator._content import provider_for, served_model
+
+    client = make_client(sim, base_url="http://127.0.0.1:8000/api/v1")  # vLLM's port: labelled vllm until told
+    client.chat.completions.create(model=PAID_MODEL, messages=MESSAGES)
+    first = sim.last_request.body
+    client.chat.completions.create(model=PAID_MODEL, messages=MESSAGES)
+    second = sim.last_request.body
+    assert "trace" not in first  # nothing said so before the first answer
+    assert second["trace"] == _ids(telemetry)
+    spans = telemetry.spans()
+    assert len(spans) == 2
+    for span in spans:
+        attrs = dict(span.attributes or {})
+        assert (attrs["gateway.name"], attrs["gen_ai.provider.name"], attrs["llm.provider"]) == ("openrouter",) * 3
+        assert attrs["gateway.upstream.provider"] == provider_for(served_model(PAID_MODEL))
+        assert attrs["gen_ai.usage.cost"] > 0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "speaks_as", "expected"),
+    [
+        ("https://api.openai.com/v1", "openrouter", "openai"),  # a known public endpoint is never renamed
+        ("http://127.0.0.1:8000/v1", "not-a-gateway", "vllm"),  # an unknown name is not taken
+        ("http://10.0.0.7:9000/v1", None, "openai_compatible"),
+        ("http://10.0.0.7:9000/v1", "LiteLLM", "litellm"),
+    ],
+)
+def test_which_servers_may_name_their_gateway(
+    telemetry: Captured, sim: Any, base_url: str, speaks_as: str | None, expected: str
+) -> None:
+    sim.speaks_as = speaks_as
+    client = make_client(sim, base_url=base_url)
+    for _ in range(2):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert [dict(s.attributes or {})["gateway.name"] for s in telemetry.spans()] == [expected, expected]
+    assert ("trace" in sim.last_request.body) is (expected == "openrouter")

@@ -3,8 +3,9 @@
 `gen_ai.provider.name` is "set based on the instrumentation's best knowledge" (GenAI conventions): for a call
 through OpenRouter that is `openrouter`, and the upstream provider that really served it (OpenRouter's response
 `provider`) goes to `gateway.upstream.provider`. Detection is a host-suffix table plus a few well-known local ports;
-the `gateway` option overrides it. A gateway that says who it is in its response headers (LiteLLM's `x-litellm-*`)
-is recognised there too, wherever it runs, and its headers carry facts the body lacks (`header_facts`).
+the `gateway` option overrides it. A gateway that says who it is in its response headers (LiteLLM's `x-litellm-*`,
+or any server's `x-gateway-otel-gateway: <name>`, which the simulator sends as `openrouter`) is recognised there
+too, wherever it runs, and its headers carry facts the body lacks (`header_facts`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["GATEWAY_NAMES", "Gateway", "HeaderFacts", "detect_gateway", "gateway_by_name", "header_facts", "reads_headers"]
+__all__ = [
+    "GATEWAY_HEADER",
+    "GATEWAY_NAMES",
+    "Gateway",
+    "HeaderFacts",
+    "detect_gateway",
+    "gateway_by_name",
+    "header_facts",
+    "reads_headers",
+]
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,11 @@ LITELLM = _KNOWN["litellm"]
 _LITELLM_PREFIX = "x-litellm-"
 _LITELLM_PREFIX_BYTES = _LITELLM_PREFIX.encode()
 _PREFIX_LENGTH = len(_LITELLM_PREFIX)
+GATEWAY_HEADER = "x-gateway-otel-gateway"
+"""A response header naming the gateway a server speaks as (one of `GATEWAY_NAMES`): a self-hosted server, or the
+simulator (`openrouter`), is then labelled like the real one, from that call on (see `reads_headers`)."""
+_GATEWAY_HEADER_BYTES = GATEWAY_HEADER.encode()
+_SELF_HOSTED = frozenset({GENERIC.name, "litellm", "vllm", "ollama"})
 
 
 @dataclass(frozen=True)
@@ -140,8 +155,9 @@ class HeaderFacts:
 
 
 def reads_headers(gateway: Gateway) -> bool:
-    """Whether a response's headers may name the gateway or carry its facts: unknown hosts and LiteLLM itself."""
-    return gateway is GENERIC or gateway.name == LITELLM.name
+    """Whether a response's headers may name the gateway or carry its facts: unknown hosts and the self-hosted
+    servers recognised by a port or a service name (LiteLLM, vLLM, Ollama), never a known public endpoint."""
+    return gateway.name in _SELF_HOSTED
 
 
 def _cost(value: str | None) -> float | None:
@@ -155,10 +171,10 @@ def _cost(value: str | None) -> float | None:
 
 
 def header_facts(headers: object) -> HeaderFacts | None:
-    """LiteLLM's facts from a response's headers (an httpx `Headers` or any name → value mapping); None without any.
+    """What a response's headers say (an httpx `Headers` or any name → value mapping); None when they say nothing.
 
-    One pass over the raw header pairs (no decoding of the others), keeping only the `x-litellm-*` names read here:
-    on a response from any other server this is a loop over a dozen byte strings.
+    One pass over the raw header pairs (no decoding of the others), keeping only the `x-litellm-*` names and
+    `x-gateway-otel-gateway`: on a response from any other server this is a loop over a dozen byte strings.
     """
     raw = getattr(headers, "raw", None)
     if isinstance(raw, list):
@@ -169,20 +185,27 @@ def header_facts(headers: object) -> HeaderFacts | None:
     found: dict[str, str] | None = None
     for name, value in pairs:
         if type(name) is bytes and type(value) is bytes:
-            if name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX_BYTES:
+            if name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX_BYTES or name.lower() == _GATEWAY_HEADER_BYTES:
                 if found is None:
                     found = {}
                 found[name.decode("latin-1").lower()] = value.decode("latin-1")
-        elif type(name) is str and type(value) is str and name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX:
+        elif (
+            type(name) is str
+            and type(value) is str
+            and (name[:_PREFIX_LENGTH].lower() == _LITELLM_PREFIX or name.lower() == GATEWAY_HEADER)
+        ):
             if found is None:
                 found = {}
             found[name.lower()] = value
     if not found:
         return None
+    named = _KNOWN.get(found.pop(GATEWAY_HEADER, "").strip().lower())
+    if not found:
+        return HeaderFacts(gateway=named) if named is not None else None
     served = found.get("x-litellm-model-name") or None
     provider, slash, _ = (served or "").partition("/")
     return HeaderFacts(
-        gateway=LITELLM,
+        gateway=named or LITELLM,
         served_model=served,
         upstream_provider=provider if slash and provider else None,
         cost=_cost(found.get("x-litellm-response-cost")),

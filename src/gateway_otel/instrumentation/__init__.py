@@ -12,7 +12,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from .._settings import Settings
 from .._version import __version__
-from ._invocation import InstrumentationHandler
+from ._handler import InstrumentationHandler
 from ._logs import FailureLog
 from ._metrics import Instruments
 from ._patch import patch, unpatch

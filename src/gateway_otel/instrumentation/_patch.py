@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from wrapt import FunctionWrapper
 
-from ._invocation import InstrumentationHandler
+from ._handler import InstrumentationHandler
 from ._propagation import request_adjuster
 
 _TARGETS = (("openai._base_client", "SyncAPIClient"), ("openai._base_client", "AsyncAPIClient"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ..gateways import GATEWAY_HEADER
 from . import _shapes as shapes
 from ._content import (
     EMBEDDING_PRICE,
@@ -319,6 +320,9 @@ class GatewaySimulator:
 
     clock: Callable[[], float] = time.time
     """Source of `created` timestamps; pass a constant for byte-identical answers."""
+    speaks_as: str | None = "openrouter"
+    """The gateway named in every response's `x-gateway-otel-gateway` header (None: no such header, e.g. to stand
+    in for another gateway's proxy in a test)."""
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _counter: int = field(default=0, init=False, repr=False)
@@ -336,7 +340,14 @@ class GatewaySimulator:
             return self.requests[-1]
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
-        """Answer one HTTP request as OpenRouter would."""
+        """Answer one HTTP request as OpenRouter would, saying so in `x-gateway-otel-gateway` (so the
+        instrumentation labels the calls `openrouter` wherever the simulator listens)."""
+        response = self._answer(method, path, headers, body)
+        if self.speaks_as:
+            response.headers.setdefault(GATEWAY_HEADER, self.speaks_as)
+        return response
+
+    def _answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
         request_headers = Headers(headers)
         parsed = _parse_json(body)
         with self._lock:
