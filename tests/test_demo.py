@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -132,41 +133,81 @@ def test_help_lists_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--live" in help_text and "--path" in help_text
 
 
-def test_the_query_commands_read_the_demo_store(tmp_path: Path) -> None:
-    """After the demo, `gateway-otel stats` and `logs` (default backend: local) show what it stored."""
-    target = tmp_path / "demo.db"
+def _next_steps(out: str) -> tuple[list[str], str]:
+    """The commands the demo prints to paste next (comments dropped), and its Python line."""
+    block = out.split("Next, explore the demo's calls", 1)[1].split("\n", 1)[1]
+    commands = [line.split("  # ")[0].strip() for line in block.splitlines() if line.startswith("  ")]
+    python = next(line for line in block.splitlines() if line.startswith("In Python: "))
+    return commands, python.removeprefix("In Python: ")
+
+
+def _run(command: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_commands_the_demo_prints_paste_as_they_are(tmp_path: Path) -> None:
+    """In a fresh HOME, with no store of an application yet: the demo's closing lines are plain commands, each of
+    which runs as printed and reads the demo's store, saying so in one line on stderr."""
     env = _clean_env(tmp_path)
-    demo = subprocess.run(
-        [sys.executable, "-m", "gateway_otel.cli", "demo", "--path", str(target)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    demo = _run([sys.executable, "-m", "gateway_otel.cli", "demo"], tmp_path, env)
     assert demo.returncode == 0, demo.stderr
-    assert f"GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel stats" in demo.stdout
-    env["GATEWAY_OTEL_LOCAL_PATH"] = str(target)
-    stats = subprocess.run(
-        [sys.executable, "-m", "gateway_otel.cli", "stats", "--window", "1h", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    commands, python = _next_steps(demo.stdout)
+    prefix = f"{sys.executable} -m gateway_otel"  # how this test ran it; a user's `gateway-otel` reads the same
+    assert [c.removeprefix(prefix).split()[0] for c in commands] == ["stats", "traces", "trace", "metrics", "report"]
+    assert all(c.startswith(prefix) and "--path" not in c for c in commands), commands
+    demo_db = tmp_path / "xdg" / "gateway-otel" / "demo.db"
+    stands_in = (
+        f"gateway-otel: no store at {tmp_path / 'xdg' / 'gateway-otel' / 'telemetry.db'} yet; "
+        f"reading the demo's, {demo_db}\n"
     )
-    assert stats.returncode == 0, stats.stderr
-    assert '"calls": 11' in stats.stdout
-    logs = subprocess.run(
-        [sys.executable, "-m", "gateway_otel.cli", "logs", "--severity", "error"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert logs.returncode == 0, logs.stderr
-    assert "chat openai/gpt-4o-mini failed: 429: Provider returned error" in logs.stdout
+    outputs = {}
+    for command in commands:
+        done = _run(shlex.split(command), tmp_path, env)
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stderr == stands_in, command
+        outputs[command.removeprefix(prefix).split()[0]] = done.stdout
+    assert all(model in outputs["stats"] for model in SIM_MODELS)
+    assert "429" in outputs["trace"] or "RateLimitError" in outputs["trace"]
+    assert (tmp_path / "gateway-otel-report.html").stat().st_size > 1000
+    assert python == "import gateway_otel; gateway_otel.Telemetry().traces.query()"
+    done = _run([sys.executable, "-c", python], tmp_path, env)  # as printed: it fails when no store is found
+    assert done.returncode == 0, done.stderr
+
+
+def test_with_an_application_store_the_demo_prints_its_path(tmp_path: Path) -> None:
+    """Once an application stores in the default file, plain commands read that file: the demo's lines say
+    `--path`, and run as printed."""
+    env = _clean_env(tmp_path)
+    default = tmp_path / "xdg" / "gateway-otel" / "telemetry.db"
+    default.parent.mkdir(parents=True)
+    seed = _run([sys.executable, "-m", "gateway_otel.cli", "demo", "--path", str(default)], tmp_path, env)
+    assert seed.returncode == 0, seed.stderr
+    demo = _run([sys.executable, "-m", "gateway_otel.cli", "demo"], tmp_path, env)
+    commands, python = _next_steps(demo.stdout)
+    demo_db = tmp_path / "xdg" / "gateway-otel" / "demo.db"
+    assert all(c.endswith(f"--path {demo_db}") for c in commands), commands
+    assert python == f"import gateway_otel; gateway_otel.Telemetry(path={str(demo_db)!r}).traces.query()"
+    for command in commands:  # every query command takes --path
+        done = _run(shlex.split(command), tmp_path, env)
+        assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+    stats = _run([*shlex.split(commands[0]), "--json"], tmp_path, env)
+    assert json.loads(stats.stdout)["total"]["calls"] == 11
+
+
+def test_the_command_name_printed_to_paste(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from gateway_otel.cli._render import command_name
+
+    script = tmp_path / ".venv" / "bin" / "gateway-otel"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert command_name(str(script)) == ".venv/bin/gateway-otel"  # not on PATH: the path they typed
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert command_name(str(script)) == "gateway-otel"
+    assert command_name("/somewhere/site-packages/gateway_otel/__main__.py").endswith(" -m gateway_otel")
+    assert command_name("/usr/bin/pytest") == "gateway-otel"
 
 
 def test_a_demo_whose_calls_cannot_reach_the_gateway_fails(

@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..store import default_path
-from ._render import table
+from ..store import demo_path, read_path
+from ._render import command_name, table
 
 COMMANDS = ("demo",)
 
@@ -38,11 +39,6 @@ WEATHER_TOOL = {
     },
 }
 APP_HEADERS = {"HTTP-Referer": "https://github.com/gateway-otel", "X-Title": "gateway-otel demo"}
-
-
-def demo_path(env: dict[str, str] | None = None) -> Path:
-    """Where the demo stores by default: `demo.db` beside the default local store."""
-    return default_path(env).with_name("demo.db")
 
 
 @dataclass(frozen=True)
@@ -187,6 +183,37 @@ def report(path: Path, out: TextIO, *, latest: int = 10) -> None:
             )
 
 
+def failed_trace_id(path: Path) -> str | None:
+    """The trace of the demo's failing call, to open first."""
+    from ..query import Telemetry
+
+    with Telemetry("local", path=path) as telemetry:
+        failed = telemetry.traces.query(status="error", time_window="1h", detail=False, limit=1).spans
+    return failed[0].trace_id if failed else None
+
+
+def next_steps(target: Path, env: Mapping[str, str], failed_trace: str | None) -> str:
+    """The commands to run next, ready to paste: plain when they will read this store anyway (the demo's stands in
+    for the default store until an application stores there), else with `--path`."""
+    command = command_name()
+    reads_it = read_path(env)[0] == target
+    path = "" if reads_it else f" --path {shlex.quote(str(target))}"
+    lines = ["", "Next, explore the demo's calls" + (" (the query commands read its store until your app stores)"
+                                                    if reads_it else "") + ":"]
+    rows = [(f"{command} stats{path}", "per model: calls, errors, tokens, cost, latency")]
+    rows.append((f"{command} traces{path}", "the latest traces"))
+    if failed_trace:
+        rows.append((f"{command} trace {failed_trace}{path}", "the failed call, as a tree"))
+    rows.append((f"{command} metrics cost --by-model{path}", "a metric, per model"))
+    rows.append((f"{command} report --html gateway-otel-report.html{path}", "an HTML page with charts"))
+    width = max(len(c) for c, _ in rows)
+    commented = width + max(len(why) for _, why in rows) <= 112  # the comments only where they fit a terminal
+    lines += [f"  {c.ljust(width)}  # {why}" if commented else f"  {c}" for c, why in rows]
+    python_path = "" if reads_it else f"path={str(target)!r}"
+    lines.append(f"In Python: import gateway_otel; gateway_otel.Telemetry({python_path}).traces.query()")
+    return "\n".join(lines)
+
+
 def run_demo(
     *,
     path: Path | None = None,
@@ -242,11 +269,7 @@ def run_demo(
             providers.shutdown()
     print(f"\nStored in {target}", file=out)
     report(target, out)
-    print(
-        f"\nExplore it: GATEWAY_OTEL_LOCAL_PATH={target} gateway-otel stats (or traces, trace ID, metrics NAME, "
-        f"logs), or in Python gateway_otel.Telemetry(path={str(target)!r}).traces.query()",
-        file=out,
-    )
+    print(next_steps(target, env, failed_trace_id(target)), file=out)
     if unplanned:
         print(
             f"gateway-otel demo: {unplanned} of the workload's calls did not go as planned (see above); "

@@ -33,6 +33,11 @@ def add_commands(commands: Any) -> None:
     def command(name: str, help_text: str, window: str, window_flag: str = "--window") -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("--backend", choices=BACKEND_NAMES, default="local", help="where to read (default: local)")
+        parser.add_argument(
+            "--path",
+            metavar="FILE",
+            help="the local store to read (default: GATEWAY_OTEL_LOCAL_PATH, else the default store, else the demo's)",
+        )
         parser.add_argument("--project", dest="project_name", help="project (Phoenix) or service (OpenObserve)")
         parser.add_argument(
             window_flag, dest="window", default=window, help=f"how far back, e.g. 5m, 1h, 7d ({window})"
@@ -141,9 +146,17 @@ def logstable(records: Sequence[LogRow]) -> str:
 # --- reading ---------------------------------------------------------------------------------------------------------
 
 
-def _open(name: str, watcher: Callable[[int], None] | None) -> Telemetry:
-    """The same client a program would use; the remote backends report their paging to `watcher`."""
-    return Telemetry(name, **({"progress": watcher} if watcher is not None and name != "local" else {}))
+def _open(args: argparse.Namespace, watcher: Callable[[int], None] | None) -> Telemetry:
+    """The same client a program would use; the remote backends report their paging to `watcher`. Reading the
+    demo's store in place of the default one is said in one line."""
+    if args.backend != "local":
+        return Telemetry(args.backend, **({"progress": watcher} if watcher is not None else {}))
+    telemetry = Telemetry("local", path=args.path)
+    stands_in_for = getattr(telemetry.backend, "stands_in_for", None)
+    if stands_in_for is not None:
+        path = getattr(telemetry.backend, "path", "")
+        print(f"gateway-otel: no store at {stands_in_for} yet; reading the demo's, {path}", file=sys.stderr)
+    return telemetry
 
 
 def _flag(args: argparse.Namespace) -> str:
@@ -153,6 +166,8 @@ def _flag(args: argparse.Namespace) -> str:
 def _check(args: argparse.Namespace) -> None:
     """Name the command-line flags in what is wrong, before anything is opened or fetched."""
     parse_duration(_flag(args), args.window)
+    if args.path is not None and args.backend != "local":
+        raise ValueError(f"--path only applies to --backend local (not {args.backend})")
     if getattr(args, "step", None) is not None:
         parse_duration("--step", args.step)
     if getattr(args, "limit", 1) <= 0:
@@ -253,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     watcher = progress()
     try:
         _check(args)
-        telemetry = _open(args.backend, watcher)
+        telemetry = _open(args, watcher)
     except (ValueError, QueryError) as error:
         print(f"gateway-otel: {error}", file=sys.stderr)
         return 2

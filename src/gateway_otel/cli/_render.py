@@ -6,12 +6,15 @@ Every command renders through these helpers, so a table or a time looks the same
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["clock", "config_text", "cost", "indent", "milliseconds", "print_json", "progress", "table"]
+__all__ = ["clock", "command_name", "config_text", "cost", "indent", "milliseconds", "print_json", "progress", "table"]
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -64,3 +67,31 @@ def progress() -> Callable[[int], None] | None:
         print(f"\rfetched {count} rows…", end="", file=sys.stderr, flush=True)
 
     return show
+
+
+def command_name(argv0: str | None = None) -> str:
+    """How to run `gateway-otel` again, as the user just did, for commands printed to paste: `gateway-otel` when
+    that is on PATH, else the path they typed (`.venv/bin/gateway-otel`), or `python -m gateway_otel`."""
+    argv0 = sys.argv[0] if argv0 is None and sys.argv else (argv0 or "")
+    name = os.path.basename(argv0)
+    if name.startswith("gateway-otel"):
+        found = shutil.which("gateway-otel")
+        if found and os.path.realpath(found) == os.path.realpath(argv0):
+            return "gateway-otel"
+        return shlex.quote(_short(argv0))
+    if name == "__main__.py" and os.path.basename(os.path.dirname(argv0)) in ("gateway_otel", "cli"):
+        python = sys.executable
+        found = shutil.which(os.path.basename(python))
+        if found and os.path.realpath(found) == os.path.realpath(python):
+            python = os.path.basename(python)
+        return f"{shlex.quote(_short(python))} -m gateway_otel"
+    return "gateway-otel"
+
+
+def _short(path: str) -> str:
+    """`path` relative to the working directory when it lies below it (`.venv/bin/gateway-otel`), else as given."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return relative if not relative.startswith("..") and os.sep in relative else path

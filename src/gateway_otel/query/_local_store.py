@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -12,9 +13,10 @@ from typing import Any
 
 from .._env import environment
 from .._errors import QueryError
-from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, store_config
+from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, read_path, store_config
 from ._model import LogQuery, LogRow, SpanQuery, SpanRow
 
+logger = logging.getLogger("gateway_otel.query")
 _BRIEF_COLUMNS = ", ".join(c for c in SPAN_COLUMNS if c not in ("attributes", "events", "resource"))
 
 
@@ -67,13 +69,21 @@ def log_from_row(row: Mapping[str, Any]) -> LogRow:
 
 
 class LocalBackend:
-    """Queries the local store; `path` defaults to where the `local` destination writes (same variables)."""
+    """Queries the local store; `path` defaults to where the `local` destination writes (same variables) or, until
+    something is stored there, to the demo's store (`stands_in_for` is then the default path)."""
 
     name = "local"
 
     def __init__(self, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> None:
-        config = store_config(environment(environ))  # the environment over `.env`, as the writer reads it
-        self.path = Path(path).expanduser() if path is not None else config.path
+        env = environment(environ)  # the environment over `.env`, as the writer reads it
+        config = store_config(env)
+        self.stands_in_for: Path | None = None
+        if path is not None:
+            self.path = Path(path).expanduser()
+        else:
+            self.path, self.stands_in_for = read_path(env)
+            if self.stands_in_for is not None:
+                logger.info("no local store at %s yet: reading the demo's, %s", self.stands_in_for, self.path)
         self._config = StoreConfig(self.path, config.max_age_seconds, config.max_bytes)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -85,8 +95,8 @@ class LocalBackend:
             except FileNotFoundError:
                 raise QueryError(
                     f"no local store at {self.path}: nothing has been stored there yet (instrument an application "
-                    "with no destination configured, or run `gateway-otel demo`; GATEWAY_OTEL_LOCAL_PATH names "
-                    "another file)"
+                    "with no destination configured, or run `gateway-otel demo`; `path=` (the commands' --path) or "
+                    "GATEWAY_OTEL_LOCAL_PATH names another file)"
                 ) from None
             self._conn.row_factory = sqlite3.Row
         return self._conn

@@ -3,13 +3,14 @@
 The `local` destination writes here (`LocalSpanExporter`, `local_log_exporter`, on the exporting thread) and the
 `local` query backend reads here (`gateway_otel.query`). It is the default destination when none is configured.
 
-- `_config`: where the file is and how long it keeps data (`StoreConfig`, from `GATEWAY_OTEL_LOCAL_*`).
+- `_config`: where the file is and how long it keeps data (`StoreConfig`, from `GATEWAY_OTEL_LOCAL_*`), and
+  which file a query reads (`read_path`: the demo's until an application has stored).
 - `_database`: the schema, connections (WAL, busy timeout) and write transactions.
 - `_rows`: a finished span or log record → the values of its row (the LLM columns from `_semconv.lift`).
 - `_writer`: batched inserts and retention; `_exporters`: the SDK exporters around the writer.
 """
 
-from ._config import StoreConfig, default_path, store_config
+from ._config import StoreConfig, default_path, demo_path, read_path, store_config
 from ._database import SEVERITIES, SEVERITY_FLOOR, SPAN_COLUMNS, connect, transaction
 from ._exporters import LocalSpanExporter, local_log_exporter
 from ._writer import StoreWriter, prune, used_bytes
@@ -23,8 +24,10 @@ __all__ = [
     "StoreWriter",
     "connect",
     "default_path",
+    "demo_path",
     "local_log_exporter",
     "prune",
+    "read_path",
     "store_config",
     "transaction",
     "used_bytes",

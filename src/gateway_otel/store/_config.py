@@ -31,6 +31,23 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
     return base / "gateway-otel" / "telemetry.db"
 
 
+def demo_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where `gateway-otel demo` stores by default: `demo.db` beside the default store, so that simulated calls
+    never mix with an application's own."""
+    return default_path(env).with_name("demo.db")
+
+
+def read_path(env: Mapping[str, str]) -> tuple[Path, Path | None]:
+    """(the store to read, the store it stands in for): `GATEWAY_OTEL_LOCAL_PATH` or the default store, except that
+    before any application has stored there the demo's store is read instead, so the query commands show the demo's
+    calls right after `gateway-otel demo`; the second item is then the default path it stands in for."""
+    config = store_config(env)
+    if (env.get("GATEWAY_OTEL_LOCAL_PATH") or "").strip() or config.path.exists():
+        return config.path, None
+    demo = demo_path(env)
+    return (demo, config.path) if demo.is_file() else (config.path, None)
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """The store's file and retention, parsed once."""
