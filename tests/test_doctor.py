@@ -188,3 +188,57 @@ def test_doctor_reports_what_it_could_not_check(
         "OPENROUTER_API_KEY is missing or wrong; create a management key at "
         "https://openrouter.ai/settings/management-keys",
     ]
+
+
+def test_an_application_key_is_a_note_not_a_problem(
+    env: None, capsys: Any, server: ManagementServer, monkeypatch: Any
+) -> None:
+    """The ordinary OPENROUTER_API_KEY of an app cannot read Broadcast's settings (OpenRouter answers 401):
+    doctor says the comparison was not made and why, and exits 0."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-an-app-key-0000000000000")
+    code, out, _ = doctor(capsys, server)
+    assert len(server.requests) >= 1  # it tried, with that key
+    assert code == 0, out
+    assert (
+        "OpenRouter Broadcast (not checked: OPENROUTER_API_KEY is an application key, and reading Broadcast's "
+        "settings needs a management key (OpenRouter answered 401); set OPENROUTER_MANAGEMENT_KEY to compare):\n"
+    ) in out
+    assert "error:" not in out and out.endswith("No problems found.\n")
+
+
+def test_without_the_openrouter_extra_the_comparison_is_a_note(
+    env: None, capsys: Any, server: ManagementServer, monkeypatch: Any
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "openrouter" else real_find_spec(name, *a)
+    )
+    monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
+    code, out, _ = doctor(capsys, server)
+    assert code == 0 and server.requests == []
+    assert (
+        "OpenRouter Broadcast (not checked: comparing with OpenRouter Broadcast needs the openrouter SDK "
+        "(pip install 'gateway-otel[openrouter]')):\n"
+    ) in out
+    assert out.endswith("No problems found.\n")
+
+
+def test_an_unreachable_openrouter_is_a_note_with_an_app_key_and_an_error_with_a_management_key(
+    env: None, capsys: Any, monkeypatch: Any
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/api/v1"
+    monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
+    code = main(["doctor", "--server-url", closed, "--retry-for", "0"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"not checked with OPENROUTER_API_KEY: cannot reach OpenRouter at {closed}" in out
+    monkeypatch.setenv("OPENROUTER_MANAGEMENT_KEY", KEY)
+    code = main(["doctor", "--server-url", closed, "--retry-for", "0"])
+    out = capsys.readouterr().out
+    assert code == 1 and f"error: OpenRouter Broadcast: cannot reach OpenRouter at {closed}" in out
+    assert KEY not in out

@@ -28,4 +28,9 @@ class QueryError(GatewayOtelError, RuntimeError):
 
 
 class BroadcastError(GatewayOtelError):
-    """OpenRouter's management API could not answer; the message is one line that says what to do."""
+    """OpenRouter's management API could not answer; the message is one line that says what to do. `status` is the
+    HTTP status OpenRouter answered with, when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,12 +1,15 @@
 """`gateway-otel doctor`: this process's destinations and OpenRouter Broadcast's, side by side, and what clashes.
 
 The checks are pure functions of the two lists and the settings; `diagnose()` gathers them (the environment, and
-OpenRouter's management API when a key is set). A finding names the setting to change.
+OpenRouter's management API when a key is set). A finding names the setting to change. The Broadcast comparison is
+optional: when it cannot be made with what the user has (no key, an application key rather than a management key,
+no `[openrouter]` extra) that is a note, not a problem; it is an error only when a management key was given.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,13 +184,29 @@ def diagnose(
         report.broadcast_note = (
             f"not checked: set {' or '.join(KEY_VARIABLES)} to compare with OpenRouter Broadcast"
         )
+    elif importlib.util.find_spec("openrouter") is None:
+        report.broadcast_note = (
+            "not checked: comparing with OpenRouter Broadcast needs the openrouter SDK "
+            "(pip install 'gateway-otel[openrouter]')"
+        )
     else:
         try:
             report.broadcast = list_broadcast_destinations(
                 key[0], workspace_id=workspace_id, url=url, retry_seconds=retry_seconds
             )
             report.broadcast_note = f"with {key[1]}" + (f", workspace {workspace_id}" if workspace_id else "")
-        except (BroadcastError, ConfigurationError) as error:
+        except BroadcastError as error:
+            if key[1] == "OPENROUTER_MANAGEMENT_KEY":  # asked for: what stopped it is a problem
+                report.broadcast_note = "not checked"
+                report.findings.append(Finding("error", f"OpenRouter Broadcast: {error}"))
+            elif error.status in (401, 403):  # an application's key: it cannot read Broadcast's settings
+                report.broadcast_note = (
+                    f"not checked: {key[1]} is an application key, and reading Broadcast's settings needs a "
+                    f"management key (OpenRouter answered {error.status}); set OPENROUTER_MANAGEMENT_KEY to compare"
+                )
+            else:
+                report.broadcast_note = f"not checked with {key[1]}: {error}"
+        except ConfigurationError as error:
             report.broadcast_note = "not checked"
             report.findings.append(Finding("error", f"OpenRouter Broadcast: {error}"))
     report.findings.extend(findings(report.local, report.broadcast, report.settings))

@@ -222,7 +222,7 @@ def _error(exc: BaseException, key: str, url: str, retry_seconds: float, what: s
         text = f"cannot reach OpenRouter at {url}: {type(exc).__name__}: {exc}"
     else:
         return None
-    return BroadcastError(text.replace(key, "[REDACTED]") if key else text)
+    return BroadcastError(text.replace(key, "[REDACTED]") if key else text, status if isinstance(status, int) else None)
 
 
 def _call(key: str, url: str, retry_seconds: float, what: str, action: Any) -> Any:
