@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,6 +297,25 @@ def test_destinations_test_reports_an_actionable_line(status: int | None, ok: bo
     if status:
         [span] = _decode(receiver.bodies[0])
         assert span["name"] == "gateway-otel connection test"
+
+
+def test_testing_the_local_store_writes_nothing_into_it(tmp_path: Path) -> None:
+    """`destinations test local` checks that the store can be written (its write lock taken) and leaves no span
+    among the user's own; a file that is not a store says so."""
+    import sqlite3
+
+    path = tmp_path / "telemetry.db"
+    env = {"GATEWAY_OTEL_DESTINATIONS": "local", "GATEWAY_OTEL_LOCAL_PATH": str(path)}
+    for _ in range(2):  # creates the store, then finds it
+        [result] = destinations.test("local", environ=env)
+        assert (result.ok, result.message) == (True, f"writable: {path}")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM spans").fetchone() == (0,)
+    conn.close()
+    path.unlink()
+    path.write_bytes(b"not a database, " * 512)
+    [result] = destinations.test("local", environ=env)
+    assert not result.ok and result.message.startswith(f"cannot write {path}: not a gateway-otel store (")
 
 
 def test_cli_destinations(monkeypatch: Any, capsys: Any, tmp_path: Any) -> None:

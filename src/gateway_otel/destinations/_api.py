@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .._env import environment
@@ -87,6 +88,35 @@ def _probe_span(destination: Destination) -> Any:
     )
 
 
+def _probe_store(destination: Destination, started: float) -> ProbeResult:
+    """The local store is checked by taking its write lock and writing nothing: a test leaves no span among the
+    user's own."""
+    import sqlite3
+
+    from ..store import connect, transaction
+
+    path = Path(destination.endpoint or "")
+    try:
+        conn = connect(path)
+        try:
+            with transaction(conn):
+                pass
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as error:
+        locked = "locked" in str(error).lower()
+        reason = "locked by another process" if locked else str(error)
+        message = f"cannot write {path}: {reason}"
+    except sqlite3.DatabaseError as error:
+        message = f"cannot write {path}: not a gateway-otel store ({error})"
+    except OSError as error:
+        message = f"cannot write {path}: {error.strerror or error}"
+    else:
+        latency = (time.perf_counter() - started) * 1000
+        return ProbeResult(destination.id, True, None, latency, f"writable: {path}")
+    return ProbeResult(destination.id, False, None, (time.perf_counter() - started) * 1000, message)
+
+
 def probe(destination: Destination) -> ProbeResult:
     """Send one span to `destination` and say what happened, with the setting to check when it failed."""
     started = time.perf_counter()
@@ -94,6 +124,8 @@ def probe(destination: Destination) -> ProbeResult:
         return ProbeResult(
             destination.id, False, None, 0.0, f"disabled (GATEWAY_OTEL_{destination.id.upper()}_ENABLED=false)"
         )
+    if destination.protocol == "sqlite":
+        return _probe_store(destination, started)
     span = _probe_span(destination)
     if destination.protocol != "http/protobuf":
         exporter = span_exporter(destination)
