@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _secrets
 from ..gateways import Gateway, HeaderFacts
-from ._content import Message, as_text, cap, get, openinference_messages
+from ._content import Message, cap, get, openinference_messages
 from ._endpoints import Endpoint
 from ._response import ResponseRecord, Usage
 
@@ -73,36 +74,24 @@ def to_json(value: Any) -> str:
 
 
 # Credentials a request body may carry for the gateway to use upstream (LiteLLM's client-side `api_key`,
-# `aws_secret_access_key`, `vertex_credentials`, a `user_config` full of them): their values never reach a span.
-_SECRET_WORDS = ("key", "secret", "passw", "credential", "authoriz", 'token"')
-"""Words one of which a credential's key has; their absence from the lowercased JSON clears it in ~1 µs."""
-_SECRET_NAME = re.compile(
-    r"api[_-]?key|secret|passw|credential|authorization|access[_-]?key|(?:^|[_-])token$", re.IGNORECASE
+# `aws_secret_access_key`, `vertex_credentials`, a `user_config` full of them, a PEM key, a JWT): their values never
+# reach a span (`_secrets.redact`).
+_MAY_HOLD_CREDENTIAL = re.compile(
+    r"key|secret|pass|pwd|credential|auth|token[^s]|bearer|cookie|signature|sas|jwt"
+    r"|-----begin|eyj|sk-|pk-|rk-|akia|asia|aiza|gh[pousr]_|github_pat|xox|hf_|basic",
+    re.IGNORECASE,
 )
-REDACTED = "[REDACTED]"
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: REDACTED if isinstance(k, str) and _SECRET_NAME.search(k) else _redacted(v) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
-    return value
+"""One search over the JSON clears an ordinary body (model, max_tokens, temperature...) in ~1 µs; only a body that
+may hold a credential is walked again."""
+REDACTED = _secrets.REDACTED
 
 
 def safe_json(value: Any) -> str:
-    """`value` as JSON with the values of credential-named keys, at any depth, replaced by a marker.
-
-    A few substring tests on the JSON decide; only a body that may hold a credential is walked again.
-    """
+    """`value` as JSON with credential-named fields at any depth and credential-shaped values replaced."""
     encoded = _JSON.encode(value)
-    lowered = encoded.lower()
-    for word in _SECRET_WORDS:
-        if word in lowered:
-            return _JSON.encode(_redacted(value))
-    return encoded
+    if _MAY_HOLD_CREDENTIAL.search(encoded) is None:
+        return encoded
+    return _JSON.encode(_secrets.redact(value))
 
 
 def _number(value: Any) -> bool:
@@ -414,8 +403,9 @@ def exception_type(exc: BaseException) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def error_attributes(exc: BaseException, limit: int) -> Attributes:
-    """The gateway's error code, message and provider when the error carries OpenRouter's error body."""
+def error_attributes(exc: BaseException) -> Attributes:
+    """The gateway's error code, message and provider when the error carries OpenRouter's error body; uncut, so the
+    caller scrubs credentials before it cuts."""
     attrs: Attributes = {}
     code = getattr(exc, "code", None)
     if isinstance(code, (str, int)) and not isinstance(code, bool):
@@ -425,7 +415,7 @@ def error_attributes(exc: BaseException, limit: int) -> Attributes:
     if not isinstance(message, str):
         message = getattr(exc, "message", None)
     if isinstance(message, str):
-        attrs["gateway.error.message"] = as_text(message, min(limit, 4096))
+        attrs["gateway.error.message"] = message
     provider = get(get(body, "metadata"), "provider_name") if isinstance(body, Mapping) else None
     if isinstance(provider, str):
         attrs["gateway.upstream.provider"] = provider

@@ -106,9 +106,7 @@ class InstrumentationHandler:
         model = attrs.get("gen_ai.request.model")
         name = f"{endpoint.operation} {model}" if model else endpoint.operation
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-        api_key = getattr(client, "api_key", None)
-        secret = api_key if isinstance(api_key, str) else None
-        return Invocation(self, span, endpoint, body, gateway, attrs, raw_mode, stream, secret)
+        return Invocation(self, span, endpoint, body, gateway, attrs, raw_mode, stream, client, headers)
 
     def _origin(self, base_url: Any) -> tuple[Any, str | None, int | None, Gateway]:
         """Host, port and gateway of a base URL, cached by identity (the cache holds the URL, so ids stay unique)."""

@@ -16,10 +16,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from .._internal import internal_error
+from .._secrets import Scrubber
 from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, header_facts, reads_headers
 from . import _attributes as A
 from ._accumulate import ChatAccumulator, ResponsesAccumulator
+from ._content import as_text
 from ._endpoints import Endpoint
 from ._logs import FailureLog
 from ._metrics import Instruments
@@ -49,8 +51,8 @@ class Invocation:
     """The life of one traced call: `complete(result)` or `fail(exc)` ends its span, once."""
 
     __slots__ = (
+        "_credentials",
         "_ended",
-        "_secret",
         "_started",
         "_stream_state",
         "body",
@@ -75,7 +77,8 @@ class Invocation:
         start_attrs: Mapping[str, Any],
         raw_mode: Any,
         stream: bool,
-        secret: str | None,
+        client: Any,
+        headers: Mapping[str, Any] | None,
     ) -> None:
         self.handler = handler
         self.span = span
@@ -86,7 +89,7 @@ class Invocation:
         self.start_attrs = start_attrs
         self.raw_mode = raw_mode
         self.stream = stream
-        self._secret = secret
+        self._credentials: tuple[Any, Mapping[str, Any] | None] | Scrubber = (client, headers)
         self.header_facts: HeaderFacts | None = None
         self._started = time.perf_counter()
         self._ended = False
@@ -200,14 +203,14 @@ class Invocation:
                     if record.error_code is not None:
                         attrs["gateway.error.code"] = str(record.error_code)
                     if record.error_message:
-                        attrs["gateway.error.message"] = self._scrub(A.as_text(record.error_message, 4096))
+                        attrs["gateway.error.message"] = self._clean(record.error_message, min(limit, 4096))
             if extra:
                 attrs.update(extra)
             if exc is not None:
                 error = A.error_type(exc)
                 attrs["error.type"] = error
-                for key, value in A.error_attributes(exc, limit).items():
-                    attrs[key] = self._scrub(value) if isinstance(value, str) else value
+                for key, value in A.error_attributes(exc).items():
+                    attrs[key] = self._clean(value, min(limit, 4096))
             if span.is_recording():
                 if settings.capture_content:
                     attrs.update(self._content_attributes(record, len(attrs)))
@@ -223,7 +226,7 @@ class Invocation:
         finally:
             span.end()
         if error is not None:
-            message = self._scrub(str(exc)) if exc is not None else None
+            message = self._clean(str(exc), settings.max_content_length) if exc is not None else None
             self.handler.failure_log.emit(
                 self.context, span.get_span_context(), self.start_attrs, attrs, message, exc
             )
@@ -278,13 +281,18 @@ class Invocation:
             "exception",
             {"exception.type": A.exception_type(exc), "exception.message": message, "exception.stacktrace": stacktrace},
         )
-        self.span.set_status(Status(StatusCode.ERROR, A.as_text(f"{error}: {message}", 1024)))
+        self.span.set_status(Status(StatusCode.ERROR, as_text(f"{error}: {message}", 1024)))
 
     def _scrub(self, text: str) -> str:
-        secret = self._secret
-        if secret and len(secret) >= 8 and secret in text:
-            return text.replace(secret, "[REDACTED]")
-        return text
+        """`text` without the credentials this call sent, nor any credential-shaped value (the error path only)."""
+        scrubber = self._credentials
+        if not isinstance(scrubber, Scrubber):
+            scrubber = self._credentials = Scrubber.of_call(*scrubber, self.body)
+        return scrubber(text)
+
+    def _clean(self, value: Any, limit: int) -> str:
+        """Scrubbed, then cut: a credential straddling the cut would otherwise survive in part."""
+        return as_text(self._scrub(value if isinstance(value, str) else str(value)), limit)
 
     def _record_metrics(
         self, duration: float, record: ResponseRecord | None, error: str | None, stream: StreamState | None

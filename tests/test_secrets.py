@@ -1,0 +1,223 @@
+"""No credential reaches telemetry: what the client sent (its key, an Azure AD token, credential headers), what the
+body carries (credential-named fields at any depth, credential-shaped values), and what a gateway echoes back —
+scrubbed before any cut, in the span, its events and status, the log record, the OTLP bytes and the SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+try:  # renamed in opentelemetry-sdk 1.39
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter as InMemoryLogs
+except ImportError:  # pragma: no cover
+    from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogs  # type: ignore[attr-defined,no-redef]
+
+from conftest import OPENROUTER_URL, Captured
+from gateway_otel._secrets import REDACTED, Scrubber, is_credential_name, redact
+from gateway_otel.simulator import GatewaySimulator, SimulatedResponse, http_client
+from gateway_otel.store import LocalSpanExporter, StoreConfig, local_log_exporter
+
+KEY = "sk-or-v1-" + "0123456789abcdef" * 4  # 73 characters, like OpenRouter's
+SECRETS = {
+    "azure_ad_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRU5USU5FTC1hZCJ9.c2lnbmF0dXJlLVNFTlRJTkVM",
+    "x-api-key": "xak-SENTINEL-headerkey-0001",
+    "api-key": "azk-SENTINEL-azurekey-0002",
+    "authorization": "Bearer tok-SENTINEL-extraauth-0003",
+    "cookie": "session=ck-SENTINEL-cookie-0004; theme=dark",
+    "x-default-key": "dfk-SENTINEL-defaultkey-0005",
+}
+
+
+class EchoingGateway(GatewaySimulator):
+    """A gateway that refuses every call with a 401 whose message echoes the request's headers and body — the
+    worst case of the error bodies real gateways send ("Incorrect API key provided: sk-...")."""
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> SimulatedResponse:
+        echoed = "; ".join(f"{k}: {v}" for k, v in headers.items()) + " body: " + body.decode("utf-8", "replace")
+        message = f"Incorrect API key provided: {KEY}. Request was {echoed}"
+        payload = json.dumps({"error": {"code": 401, "message": message}}).encode()
+        return SimulatedResponse(401, {"content-type": "application/json"}, body=payload)
+
+
+def _instrument(make_telemetry: Any, **options: Any) -> tuple[Captured, Any]:
+    logs = InMemoryLogs()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    return make_telemetry(logger_provider=provider, **options), logs
+
+
+def _everything(captured: Captured, logs: Any, tmp_path: Path) -> str:
+    """Every byte the telemetry would leave the process as: span and log attributes, events and statuses, the OTLP
+    encodings, and the SQLite store's file after both were written to it."""
+    spans = captured.spans()
+    records = [r.log_record if hasattr(r, "log_record") else r for r in logs.get_finished_logs()]
+    texts = [json.dumps(s.to_json()) if hasattr(s, "to_json") else repr(s) for s in spans]
+    texts += [repr({**dict(r.attributes or {}), "body": r.body}) for r in records]
+    otlp = encode_spans(spans).SerializeToString() + encode_logs(list(logs.get_finished_logs())).SerializeToString()
+    store = tmp_path / "telemetry.db"
+    config = StoreConfig(store, None, None)
+    span_exporter = LocalSpanExporter(config)
+    span_exporter.export(spans)
+    log_exporter = local_log_exporter(config)
+    log_exporter.export(list(logs.get_finished_logs()))
+    span_exporter.shutdown()
+    log_exporter.shutdown()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("telemetry.db*"))
+    return "\n".join(texts) + otlp.decode("latin-1") + stored.decode("latin-1")
+
+
+def _assert_no_part_of(secret: str, text: str) -> None:
+    """Not the secret, nor any 12-character piece of it (a cut one)."""
+    pieces = {secret[i : i + 12] for i in range(0, max(len(secret) - 11, 1))}
+    leaked = sorted(p for p in pieces if p in text)
+    assert not leaked, f"{secret[:6]}… leaked in part: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("limit", [64, 100, 4096])
+def test_an_echoed_key_is_scrubbed_before_the_message_is_cut(
+    make_telemetry: Any, tmp_path: Path, limit: int
+) -> None:
+    """A 401 that echoes the key, cut at `max_content_length`: the key straddles the cut at 64."""
+    captured, logs = _instrument(make_telemetry, max_content_length=limit)
+    gateway = http_client(EchoingGateway())
+    client = openai.OpenAI(base_url=OPENROUTER_URL, api_key=KEY, max_retries=0, http_client=gateway)
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    everything = _everything(captured, logs, tmp_path)
+    _assert_no_part_of(KEY, everything)
+    attrs = dict(captured.span().attributes or {})
+    assert attrs["gateway.error.message"].startswith(f"Incorrect API key provided: {REDACTED}.")
+    assert len(attrs["gateway.error.message"]) <= min(limit, 4096) + len("…[truncated 99999 chars]")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_credentials_the_client_sent_never_come_back_in_telemetry(
+    make_telemetry: Any, tmp_path: Path, asynchronous: bool
+) -> None:
+    """An Azure AD token, credential headers in default_headers and extra_headers, credentials in the body at any
+    depth: echoed by the gateway's 401, none of them appears anywhere."""
+    captured, logs = _instrument(make_telemetry)
+    gateway = EchoingGateway()
+    cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+    client = cls(
+        azure_endpoint="https://example.openai.azure.com",
+        azure_ad_token=SECRETS["azure_ad_token"],
+        api_version="2024-10-21",
+        max_retries=0,
+        default_headers={"x-default-key": SECRETS["x-default-key"]},
+        http_client=http_client(gateway, asynchronous=asynchronous),
+    )
+    headers = {name: SECRETS[name] for name in ("x-api-key", "api-key", "authorization", "cookie")}
+    body = {"user_config": {"deep": [{"private_key": "pk-SENTINEL-body-0006"}]}, "openrouter_key": "or-SENTINEL-0007"}
+    kwargs = {"extra_headers": headers, "extra_body": body}
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.AuthenticationError):
+        if asynchronous:
+            import asyncio
+
+            asyncio.run(client.chat.completions.create(model="gpt-4o-mini", messages=messages, **kwargs))
+        else:
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages, **kwargs)
+    everything = _everything(captured, logs, tmp_path)
+    for secret in [*SECRETS.values(), "pk-SENTINEL-body-0006", "or-SENTINEL-0007", "ck-SENTINEL-cookie-0004"]:
+        _assert_no_part_of(secret.removeprefix("Bearer "), everything)
+    assert "SENTINEL" not in everything
+    [record] = [r.log_record if hasattr(r, "log_record") else r for r in logs.get_finished_logs()]
+    assert "failed: 401" in str(record.body)
+
+
+# Field names a gateway or SDK really sends credentials under (LiteLLM's client-side credentials, cloud SDKs,
+# OAuth, signed URLs), and ordinary parameters that must stay readable.
+CREDENTIAL_FIELDS = [
+    "api_key", "apiKey", "API-KEY", "x-api-key", "openrouter_key", "key", "private_key", "privateKey",
+    "client_secret", "aws_secret_access_key", "aws_access_key_id", "aws_session_token", "accessToken",
+    "access_token", "refresh_token", "id_token", "authToken", "sessionToken", "sas_token", "sas",
+    "azure_ad_token", "vertex_credentials", "credentials", "password", "passwd", "pwd", "passphrase",
+    "Authorization", "auth", "bearer", "cookie", "Cookie", "signature", "jwt", "secret", "webhook_secret",
+    "x-goog-api-key", "dd-api-key", "ssh_key", "encryption_key", "hf_token",
+]  # fmt: skip
+ORDINARY_FIELDS = [
+    "prompt_cache_key", "max_tokens", "max_completion_tokens", "max_output_tokens", "top_k", "top_p",
+    "temperature", "logit_bias", "top_logprobs", "reasoning", "stream_options", "user", "session_id", "models",
+    "route", "provider", "transforms", "seed", "tokenizer", "author",
+]  # fmt: skip
+CREDENTIAL_SHAPES = {
+    "pem": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    "openai": "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "google": "AIzaSyA-1234567890abcdefghijklmnopqrstu",
+    "github": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "bearer": "Bearer abcdefghijklmnop.qrstuv",
+}
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_FIELDS)
+def test_credential_field_names(name: str) -> None:
+    assert is_credential_name(name)
+    assert redact({"outer": [{name: "hunter2-value"}]}) == {"outer": [{name: REDACTED}]}
+
+
+@pytest.mark.parametrize("name", ORDINARY_FIELDS)
+def test_ordinary_parameters_are_not_credentials(name: str) -> None:
+    assert not is_credential_name(name)
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIAL_SHAPES))
+def test_credential_shaped_values_are_redacted_under_any_name(kind: str) -> None:
+    value = CREDENTIAL_SHAPES[kind]
+    assert redact({"note": f"use {value} here"}) == {"note": f"use {REDACTED} here"}
+
+
+def test_the_invocation_parameters_keep_ordinary_values_and_lose_credentials(
+    make_telemetry: Any, sim: GatewaySimulator
+) -> None:
+    captured = make_telemetry()
+    client = openai.OpenAI(base_url=OPENROUTER_URL, api_key=KEY, max_retries=0, http_client=http_client(sim))
+    body = {name: f"v-{i}-SENTINEL" for i, name in enumerate(CREDENTIAL_FIELDS)}
+    body["nested"] = {"list": [{"Private_Key": "deep-SENTINEL"}], "blob": CREDENTIAL_SHAPES["pem"]}
+    body.update({"prompt_cache_key": "cache-1", "top_k": 4})
+    client.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=9, extra_body=body
+    )
+    params = json.loads(dict(captured.span().attributes or {})["llm.invocation_parameters"])
+    assert "SENTINEL" not in json.dumps(params) and "BEGIN PRIVATE" not in json.dumps(params)
+    assert (params["prompt_cache_key"], params["top_k"], params["max_tokens"]) == ("cache-1", 4, 9)
+    assert all(params[name] == REDACTED for name in CREDENTIAL_FIELDS)
+    assert params["nested"] == {"list": [{"Private_Key": REDACTED}], "blob": REDACTED}
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    secret=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=80),
+    before=st.text(max_size=200),
+    after=st.text(max_size=200),
+    limit=st.integers(min_value=1, max_value=300),
+)
+def test_scrub_then_cut_never_leaves_a_piece(secret: str, before: str, after: str, limit: int) -> None:
+    """Whatever the key, the text around it and the limit: the scrubbed, cut text holds no 8-character piece of it
+    that was not already in the text around it."""
+    from gateway_otel.instrumentation._content import as_text
+
+    scrub = Scrubber([secret])
+    text = as_text(scrub(before + secret + after), limit)
+    for i in range(len(secret) - 7):
+        piece = secret[i : i + 8]
+        if piece in text:
+            assert piece in before or piece in after or piece in REDACTED or piece in "…[truncated ", piece
+
+
+def test_a_short_value_is_not_searched_for() -> None:
+    assert Scrubber(["abc"])("abc abc") == "abc abc"  # replacing 3 letters everywhere would garble, not protect
+    assert Scrubber(["Bearer abcdefgh12"])("it was abcdefgh12") == "it was abcdefgh12"  # whole values only here
+    assert Scrubber.of_call(None, {"Authorization": "Bearer abcdefgh12"})("it was abcdefgh12") == f"it was {REDACTED}"
