@@ -24,7 +24,15 @@ import pytest
 
 from conftest import make_client
 from gateway_otel.cli import main as cli
-from gateway_otel.query._charts import default_step, fit_range, tick_labels, time_ticks, usd
+from gateway_otel.query._charts import (
+    AXIS_FORMATS,
+    default_step,
+    fit_range,
+    tick_labels,
+    time_ticks,
+    usd,
+    value_ticks,
+)
 from gateway_otel.query._model import SpanRow
 from gateway_otel.query._report import FAILURES_SHOWN, error_parts, percent, render_report
 
@@ -172,9 +180,9 @@ def test_the_headline_totals_are_the_stats_all_row() -> None:
     assert found == {
         "calls": ("4", "4", "2 models"),
         "errors": ("1", "1", '<span data-key="error_rate" data-value="0.25">25%</span> error rate'),
-        "input_tokens": ("145", "145", "36 per call"),
-        "output_tokens": ("70", "70", "18 per call"),
-        "cost": ("0.0245", "$0.0245", "$0.00613 per call"),
+        "input_tokens": ("145", "145", "36 / call"),
+        "output_tokens": ("70", "70", "18 / call"),
+        "cost": ("0.0245", "$0.0245", "$0.00613 / call"),
         "p50_latency_ms": ("165.0", "165 ms", "all calls"),
         "p95_latency_ms": ("791.9999999999998", "792 ms", "all calls"),
         "p50_ttft_ms": ("", "–", "0 streamed calls"),
@@ -249,6 +257,21 @@ def test_the_axes_carry_units_and_dates() -> None:
     assert latency["yticks"] == ["0 ms", "200 ms", "400 ms", "600 ms", "800 ms", "1,000 ms"]
     assert cost["xticks"] == ["08:00 2025-05-01", "08:30", "09:00", "09:30", "10:00", "10:30", "11:00", "11:30",
                               "12:00"][::2]  # fmt: skip
+
+
+def test_axis_labels_are_round_plain_numbers_with_their_unit() -> None:
+    def labels(unit: str, largest: float) -> list[str]:
+        ticks = value_ticks(largest)
+        return [AXIS_FORMATS[unit](v, ticks[1] - ticks[0]) for v in ticks]
+
+    assert labels("usd", 0.00021) == ["$0", "$0.00005", "$0.00010", "$0.00015", "$0.00020", "$0.00025"]  # no 5e-05
+    assert labels("usd", 7.3) == ["$0", "$2", "$4", "$6", "$8"]
+    assert labels("usd", 1.1) == ["$0", "$0.25", "$0.50", "$0.75", "$1.00", "$1.25"]
+    assert labels("count", 2400) == ["0", "500", "1,000", "1,500", "2,000", "2,500"]
+    assert labels("count", 6500) == ["0", "2k", "4k", "6k", "8k"]
+    assert labels("count", 2.4e6) == ["0", "0.5M", "1.0M", "1.5M", "2.0M", "2.5M"]
+    assert labels("ms", 1432) == ["0 ms", "500 ms", "1,000 ms", "1,500 ms"]
+    assert labels("ms", 3.2) == ["0 ms", "1 ms", "2 ms", "3 ms", "4 ms"]
 
 
 def test_the_stats_table_and_an_empty_window() -> None:

@@ -147,8 +147,8 @@ def _axis_usd(value: float, step: float) -> str:
 def _axis_count(value: float, step: float) -> str:
     if value == 0:
         return "0"
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if step >= size / 10:
+    for size, suffix, least in ((1e9, "G", 5e8), (1e6, "M", 5e5), (1e3, "k", 1e3)):
+        if step >= least:  # 0.5M, 1.0M; 2k, 4k; below a step of 1,000 whole numbers (2,500) read better
             return f"{value / size:,.{decimals(step / size)}f}{suffix}"
     return f"{value:,.{decimals(step)}f}"
 

@@ -133,7 +133,7 @@ def headline(total: ModelStats, models: int, streamed: int) -> str:
     calls = total.calls or 1
 
     def per_call(text: str) -> str:
-        return f"{text} per call" if total.calls else "no calls"
+        return f"{text} / call" if total.calls else "no calls"
 
     rate = f'<span data-key="error_rate" data-value="{total.errors / calls!r}">{percent(total.errors, total.calls)}'
     cards = (
