@@ -53,8 +53,9 @@ def _floor(moment: datetime, seconds: float) -> datetime:
 def fit_range(
     times: Sequence[datetime], start: datetime, end: datetime, step_seconds: float | None = None
 ) -> tuple[datetime, datetime, float]:
-    """The charts' x range and step: from the step before the first call in [start, end] to the step after the last
-    (a minute at least), in whole steps. Without a call in the window, the whole window."""
+    """The charts' x range and step: the calls in [start, end] (a minute at least), widened to whole steps — the
+    first call's step from its start, the last call's to its end, which pads each side by up to a step. Without a
+    call in the window, the whole window."""
     inside = [t for t in times if start <= t <= end]
     if inside:
         low, high = min(inside), max(inside)
