@@ -43,7 +43,8 @@ h2 { font-size: 15px; margin: 0 0 10px; font-weight: 600; }
 .card, .panel { background: #fff; border: 1px solid #dfe3e8; border-radius: 8px; }
 .card { padding: 12px 14px; min-width: 0; }
 .card .label { color: #636c76; font-size: 13px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.card .value { font-size: 22px; font-weight: 650; white-space: nowrap; font-variant-numeric: tabular-nums;
+.card .value { font-size: 22px; font-weight: 650; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  font-variant-numeric: tabular-nums;
   margin: 2px 0; }
 .card .sub { color: #636c76; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .card.bad .value { color: #c2261d; }
