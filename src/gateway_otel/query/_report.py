@@ -1,145 +1,226 @@
-"""`gateway-otel report --html FILE`: one self-contained HTML page with cost, tokens and latency per model over time.
+"""`gateway-otel report --html FILE`: one self-contained HTML page about the calls in a window.
 
-Pure: span rows in, a string out. The charts are inline SVG drawn here (no script, stylesheet, font or image is
-fetched from anywhere); the numbers come from the same metric presets as `metrics.query()`. A few lines of inline
-script only record, once the browser has laid the page out, each chart's drawn size on the chart
-(`data-drawn-width`), so a headless browser can prove the page really renders.
+Pure: span rows in, a string out. Top to bottom: the headline totals (computed by `_stats.total_stats`, the code
+behind `gateway-otel stats`, so the page and the CLI agree), charts of cost, tokens and p95 latency per model
+(`_charts.py`, from the same metric presets as `metrics.query()`), the per-model table and the failures, newest
+first, each with its full trace id for `gateway-otel trace ID`. Nothing is fetched: no script, stylesheet, font or
+image comes from anywhere, and every name and message is escaped (model names and error messages come from
+outside). A few lines of inline script only record, once the browser has laid the page out, what a headless browser
+test needs to prove the page renders well: each chart's drawn size, the page's width, which names were cut with an
+ellipsis, how many wrapped and how many legend entries left their panel.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 
-from ._metrics import compute_metric
-from ._model import MetricsResult, SpanRow
-from ._stats import STATS_HEADERS, model_stats, total_stats
+from ._charts import chart, fit_range, model_colors, name_html, step_text, usd
+from ._metrics import compute_metric, is_inference
+from ._model import SpanRow
+from ._stats import STATS_HEADERS, ModelStats, model_stats, total_stats
 
-CHARTS = (
-    ("cost", "Cost per model (USD)", None),
-    ("token_consumption", "Tokens per model (input + output)", None),
-    ("inference_latency", "Latency per model, p95 (ms)", 0.95),
+CHARTS = (  # metric, title ({step}: one point's step), axis unit, percentile
+    ("cost", "Cost per model (USD per {step})", "usd", None),
+    ("token_consumption", "Tokens per model (input + output, per {step})", "count", None),
+    ("inference_latency", "Latency per model (p95 over each {step}, ms)", "ms", 0.95),
 )
-PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
-WIDTH, HEIGHT = 760, 280
-LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 40
+FAILURES_SHOWN = 50  # the newest failures listed; `gateway-otel traces --status error` lists more
+MESSAGE_CHARS = 160  # an error message is cut here on the page; its tooltip holds the whole (≤ 1024) text
 
 _STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 820px; color: #111; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-svg.chart { display: block; background: #fafafa; border: 1px solid #eee; }
-svg text { font-size: 11px; fill: #555; }
-.legend span { display: inline-block; margin-right: 1.2em; }
-.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
-.muted { color: #777; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328;
+  background: #f4f5f7; }
+main { max-width: 1340px; margin: 0 auto; padding: 24px 28px 40px; }
+h1 { font-size: 22px; margin: 0 0 4px; font-weight: 650; }
+h2 { font-size: 15px; margin: 0 0 10px; font-weight: 600; }
+.meta { color: #636c76; margin: 0 0 20px; }
+.meta b { color: #1f2328; font-weight: 600; }
+.headline { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 12px;
+  margin-bottom: 20px; }
+.card, .panel { background: #fff; border: 1px solid #dfe3e8; border-radius: 8px; }
+.card { padding: 12px 14px; min-width: 0; }
+.card .label { color: #636c76; font-size: 13px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.card .value { font-size: 22px; font-weight: 650; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  font-variant-numeric: tabular-nums;
+  margin: 2px 0; }
+.card .sub { color: #636c76; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.card.bad .value { color: #c2261d; }
+.panel { padding: 16px 18px; margin-bottom: 16px; min-width: 0; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 6px; font-size: 12.5px; }
+.legend .key { display: inline-flex; align-items: center; min-width: 0; max-width: 100%; }
+.legend .name { max-width: 36ch; }
+i.swatch, .legend i { display: inline-block; flex: none; width: 10px; height: 10px; border-radius: 2px;
+  margin-right: 6px; }
+.name { display: inline-block; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  vertical-align: bottom; max-width: 32ch; }
+svg.chart { display: block; width: 100%; height: auto; }
+svg text { font-size: 12px; fill: #636c76; font-variant-numeric: tabular-nums; }
+svg text .date { fill: #1f2328; font-weight: 600; }
+svg .grid { stroke: #eceef1; } svg .axis { stroke: #b8bfc7; } svg .tick { stroke: #b8bfc7; }
+svg text.empty { font-size: 14px; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 6px 10px; border-bottom: 1px solid #eceef1; text-align: right; white-space: nowrap; }
+th { color: #636c76; font-weight: 600; font-size: 12px; border-bottom-color: #dfe3e8; }
+th.left, td.left { text-align: left; }
+tr.total td { font-weight: 650; border-top: 1px solid #dfe3e8; }
+td.message { overflow: hidden; text-overflow: ellipsis; max-width: 0; width: 100%; color: #3d444d; }
+td.message b { color: #c2261d; font-weight: 600; margin-right: 8px; }
+table.failures .name { max-width: 28ch; }
+code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; user-select: all; }
+.muted { color: #636c76; }
+.count { color: #636c76; font-weight: 400; }
+footer { color: #8c959f; font-size: 12px; margin-top: 8px; }
 """
 
 _SCRIPT = """
-document.querySelectorAll("svg.chart").forEach(function (svg) {
-  var box = svg.getBBox();
-  svg.setAttribute("data-drawn-width", Math.round(box.width));
-  svg.setAttribute("data-drawn-height", Math.round(box.height));
-});
-document.body.setAttribute("data-rendered", "yes");
+(function () {
+  var body = document.body, wrapped = 0, cut = 0, outside = 0;
+  document.querySelectorAll("svg.chart").forEach(function (svg) {
+    var drawn = svg.getBoundingClientRect();
+    svg.setAttribute("data-drawn-width", Math.round(drawn.width));
+    svg.setAttribute("data-drawn-height", Math.round(drawn.height));
+    svg.setAttribute("data-content-width", Math.round(svg.getBBox().width));
+  });
+  document.querySelectorAll(".name").forEach(function (name) {
+    var short = name.scrollWidth > name.clientWidth;
+    name.setAttribute("data-cut", short ? "yes" : "no");
+    if (short) cut++;
+    if (name.getBoundingClientRect().height > 2 * parseFloat(getComputedStyle(name).fontSize)) wrapped++;
+  });
+  document.querySelectorAll(".legend .key").forEach(function (key) {
+    var panel = key.closest(".panel").getBoundingClientRect(), box = key.getBoundingClientRect();
+    if (box.left < panel.left || box.right > panel.right || box.bottom > panel.bottom) outside++;
+  });
+  body.setAttribute("data-page-width", document.documentElement.scrollWidth);
+  body.setAttribute("data-wrapped-names", wrapped);
+  body.setAttribute("data-cut-names", cut);
+  body.setAttribute("data-legend-outside", outside);
+  body.setAttribute("data-rendered", "yes");
+})();
 """
 
 
-def _nice_max(value: float) -> float:
-    """The smallest 1, 2 or 5 × 10^k at or above `value` (an axis that ends on a round number)."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= value)
+# --- the headline ----------------------------------------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:.4g}"
-    return f"{value:.8f}".rstrip("0").rstrip(".")  # 0.00005, never 5e-05
+def percent(part: int, whole: int) -> str:
+    """A share for a person: 25%, 2.5%, 0.97%; 0% of nothing."""
+    share = 100 * part / whole if whole else 0.0
+    return (f"{share:.2g}" if 0 < share < 1 else f"{share:.1f}".removesuffix(".0")) + "%"
 
 
-def _time_label(moment: datetime, span_seconds: float) -> str:
-    return moment.strftime("%H:%M" if span_seconds <= 86_400 else "%m-%d %H:%M")
+def _count(value: int) -> str:
+    return f"{value / 1e6:,.1f}M" if value >= 10_000_000 else f"{value:,}"
 
 
-def _chart(result: MetricsResult, title: str) -> str:
-    """One line chart: a path and points per series, y from 0 to a round maximum, time along x."""
-    width, height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    span_seconds = max((result.end - result.start).total_seconds(), 1e-9)
-    values = [v for s in result.series for _, v in s.points if v is not None]
-    top = _nice_max(max(values, default=0.0))
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"
 
-    def x(moment: datetime) -> float:
-        return LEFT + width * (moment - result.start).total_seconds() / span_seconds
 
-    def y(value: float) -> float:
-        return TOP + height * (1 - value / top)
-
-    parts = [
-        f'<svg class="chart" data-metric="{escape(result.metric)}" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
-    ]
-    for i in range(5):
-        value = top * i / 4
-        parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + width}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e5e5e5"/>'
-            f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{_number(value)}</text>'
-        )
-    for moment in (result.start, result.start + (result.end - result.start) / 2, result.end):
-        parts.append(
-            f'<text x="{x(moment):.1f}" y="{TOP + height + 18}" text-anchor="middle">'
-            f"{_time_label(moment, span_seconds)}</text>"
-        )
-    for index, series in enumerate(result.series):
-        color = PALETTE[index % len(PALETTE)]
-        model = escape(series.labels.get("model", "all"))
-        commands, pen_down, dots = [], False, []
-        for moment, value in series.points:
-            if value is None:
-                pen_down = False
-                continue
-            commands.append(f"{'L' if pen_down else 'M'}{x(moment):.1f},{y(value):.1f}")
-            pen_down = True
-            dots.append(
-                f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="3" fill="{color}">'
-                f"<title>{model} · {moment.isoformat(timespec='minutes')} · {_number(value)}</title></circle>"
-            )
-        parts.append(
-            f'<g class="series" data-model="{model}" data-points="{len(dots)}">'
-            f'<path d="{" ".join(commands)}" fill="none" stroke="{color}" stroke-width="2"/>{"".join(dots)}</g>'
-        )
-    if not values:
-        parts.append(f'<text x="{LEFT + width / 2}" y="{TOP + height / 2}" text-anchor="middle">no data</text>')
-    parts.append("</svg>")
-    legend = "".join(
-        f'<span><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{escape(s.labels.get("model", "all"))}</span>'
-        for i, s in enumerate(result.series)
+def _card(key: str, label: str, value: float | None, text: str, sub: str, css: str = "card") -> str:
+    """One headline number: shown rounded, its exact value in `data-value` (and the tooltip) for tests and people."""
+    data = "" if value is None else repr(value)
+    return (
+        f'<div class="{css}" data-key="{key}" data-value="{data}"><div class="label">{label}</div>'
+        f'<div class="value" title="{data}">{text}</div><div class="sub">{sub}</div></div>'
     )
-    return f'<h2>{escape(title)}</h2><div class="legend">{legend}</div>{"".join(parts)}'
 
 
-def _stats_table(rows: Sequence[SpanRow]) -> str:
-    stats = model_stats(rows)
+def headline(total: ModelStats, models: int, streamed: int) -> str:
+    """The totals over every call in the window, the numbers `gateway-otel stats` prints in its `all` row."""
+    calls = total.calls or 1
+
+    def per_call(text: str) -> str:
+        return f"{text} / call" if total.calls else "no calls"
+
+    rate = f'<span data-key="error_rate" data-value="{total.errors / calls!r}">{percent(total.errors, total.calls)}'
+    cards = (
+        _card("calls", "Calls", total.calls, f"{total.calls:,}", f"{models} model{'s' * (models != 1)}"),
+        _card("errors", "Errors", total.errors, f"{total.errors:,}", f"{rate}</span> error rate",
+              "card bad" if total.errors else "card"),
+        _card("input_tokens", "Input tokens", total.input_tokens, _count(total.input_tokens),
+              per_call(_count(round(total.input_tokens / calls)))),
+        _card("output_tokens", "Output tokens", total.output_tokens, _count(total.output_tokens),
+              per_call(_count(round(total.output_tokens / calls)))),
+        _card("cost", "Cost", total.cost, usd(total.cost), per_call(usd(total.cost / calls))),
+        _card("p50_latency_ms", "p50 latency", total.p50_latency_ms, _ms(total.p50_latency_ms), "all calls"),
+        _card("p95_latency_ms", "p95 latency", total.p95_latency_ms, _ms(total.p95_latency_ms), "all calls"),
+        _card("p50_ttft_ms", "p50 first token", total.p50_ttft_ms, _ms(total.p50_ttft_ms),
+              f"{streamed:,} streamed call{'s' * (streamed != 1)}"),
+    )  # fmt: skip
+    return f'<section class="headline" aria-label="Totals">{"".join(cards)}</section>'
+
+
+# --- the tables ------------------------------------------------------------------------------------------------------
+
+
+def _stats_table(stats: Sequence[ModelStats], total: ModelStats, colors: dict[str, str]) -> str:
     if not stats:
         return '<p class="muted">No calls in this window.</p>'
-    body = [*stats, total_stats(rows)] if len(stats) > 1 else stats
-    head = "".join(f"<th>{escape(h)}</th>" for h in STATS_HEADERS)
-    lines = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in s.cells()) + "</tr>" for s in body)
+    head = "".join(f'<th class="{"left" if i == 0 else ""}">{escape(h)}</th>' for i, h in enumerate(STATS_HEADERS))
+
+    def line(s: ModelStats, css: str = "") -> str:
+        swatch = f'<i class="swatch" style="background:{colors[s.model]}"></i>' if s.model in colors else ""
+        cells = "".join(f"<td>{escape(c)}</td>" for c in s.cells()[1:])
+        return f'<tr class="{css}"><td class="left">{swatch}{name_html(s.model)}</td>{cells}</tr>'
+
+    lines = "".join(line(s) for s in stats) + (line(total, "total") if len(stats) > 1 else "")
     return f'<table class="stats"><thead><tr>{head}</tr></thead><tbody>{lines}</tbody></table>'
 
 
-def default_step(start: datetime, end: datetime) -> float:
-    """About 24 points across the window, in whole minutes."""
-    return max(60.0, math.ceil((end - start).total_seconds() / 24 / 60) * 60)
+def failures(rows: Sequence[SpanRow]) -> list[SpanRow]:
+    """The failed calls (the `errors` of the stats), newest first."""
+    failed = [row for row in rows if is_inference(row) and row.status == "error"]
+    return sorted(failed, key=lambda row: row.start_time, reverse=True)
+
+
+def error_parts(message: str | None) -> tuple[str, str]:
+    """(type, message) of a span's status message, which our instrumentation writes as `type: message`."""
+    if not message:
+        return "error", ""
+    kind, colon, rest = message.partition(": ")
+    if colon and kind and len(kind) <= 48 and " " not in kind:
+        return kind, rest
+    return "error", message
+
+
+def _failures_table(failed: Sequence[SpanRow]) -> str:
+    if not failed:
+        return '<p class="muted">No failed calls in this window.</p>'
+    lines = []
+    for row in failed[:FAILURES_SHOWN]:
+        kind, message = error_parts(row.status_message)
+        short = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
+        lines.append(
+            f'<tr class="failure"><td class="left">{row.start_time.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}</td>'
+            f'<td class="left">{name_html(row.model or row.name)}</td>'
+            f'<td class="left message" title="{escape(message)}"><b class="error">{escape(kind)}</b>'
+            f"{escape(short)}</td>"
+            f"<td>{row.duration_ms:,.0f}</td>"
+            f'<td class="left"><code class="trace-id">{escape(row.trace_id)}</code></td></tr>'
+        )
+    more = len(failed) - FAILURES_SHOWN
+    note = (
+        f'<p class="muted more">… and {more:,} more: <code>gateway-otel traces --status error</code> lists them.</p>'
+        if more > 0
+        else ""
+    )
+    head = "".join(
+        f'<th class="{css}">{h}</th>'
+        for h, css in (("time (UTC)", "left"), ("model", "left"), ("error", "left"), ("ms", ""),
+                       ("trace id", "left"))
+    )  # fmt: skip
+    return f'<table class="failures"><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>{note}'
+
+
+# --- the page --------------------------------------------------------------------------------------------------------
+
+
+def _minute(moment: datetime) -> str:
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M}"
 
 
 def render_report(
@@ -150,22 +231,37 @@ def render_report(
     step_seconds: float | None = None,
     source: str = "local",
 ) -> str:
-    """The whole page for the calls among `rows` in [start, end], one point per `step_seconds` (default ~24)."""
-    step = step_seconds or default_step(start, end)
-    charts = [
-        _chart(compute_metric(m, rows, start=start, end=end, step_seconds=step, percentile=p, group_by_model=True), t)
-        for m, t, p in CHARTS
-    ]
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    window = f"{start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')}"
+    """The whole page for the calls among `rows`; the charts span the calls in [start, end], one point per
+    `step_seconds` (default: about 24 points over that span)."""
+    calls = [row for row in rows if is_inference(row)]
+    low, high, step = fit_range([row.start_time for row in calls], start, end, step_seconds)
+    stats, total = model_stats(rows), total_stats(rows)
+    colors = model_colors([s.model for s in stats])
+    charts = "".join(
+        chart(
+            compute_metric(metric, rows, start=low, end=high, step_seconds=step, percentile=p, group_by_model=True),
+            title.format(step=step_text(step)), unit, colors,
+        )
+        for metric, title, unit, p in CHARTS
+    )  # fmt: skip
+    failed = failures(rows)
+    streamed = sum(row.time_to_first_token_ms is not None for row in calls)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    meta = (
+        f"Backend <b>{escape(source)}</b> · window <b>{_minute(start)}</b> to <b>{_minute(end)}</b> UTC · "
+        + (f"charts <b>{_minute(low)}</b> to <b>{_minute(high)}</b> · " if calls else "")
+        + f"one point per <b>{step_text(step)}</b>"
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>gateway-otel report</title>"
-        f"<style>{_STYLE}</style></head><body>"
-        "<h1>gateway-otel report</h1>"
-        f'<p class="muted">Backend {escape(source)} · {escape(window)} · one point per {step / 60:g} min · '
-        f"generated {generated}</p>"
-        f"<h2>Per model</h2>{_stats_table(rows)}"
-        f"{''.join(charts)}"
-        f"<script>{_SCRIPT}</script></body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>gateway-otel report, {_minute(start)} to {_minute(end)} UTC</title>"
+        f"<style>{_STYLE}</style></head><body><main>"
+        f'<h1>gateway-otel report</h1><p class="meta">{meta}</p>'
+        f"{headline(total, len(stats), streamed)}{charts}"
+        f'<section class="panel"><h2>Per model</h2>{_stats_table(stats, total, colors)}</section>'
+        f'<section class="panel" id="failures"><h2>Failures <span class="count">{len(failed):,}</span></h2>'
+        f"{_failures_table(failed)}</section>"
+        f"<footer>Generated {generated} UTC by gateway-otel. Times are UTC.</footer>"
+        f"</main><script>{_SCRIPT}</script></body></html>\n"
     )
