@@ -46,7 +46,7 @@ EVIL = '<script>document.body.setAttribute("data-pwned", "yes")</script>'  # a m
 SIX = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash", "mistralai/mistral-small",
        LONG, EVIL)  # fmt: skip
 CARD = re.compile(
-    r'data-key="(\w+)" data-value="([^"]*)"><div class="label">[^<]*</div><div class="value" title="[^"]*">'
+    r'data-key="(\w+)" data-value="([^"]*)"><div class="label">[^<]*</div><div class="value(?: long)?" title="[^"]*">'
     r'([^<]*)</div><div class="sub">(.*?)</div></div>'
 )
 
@@ -433,6 +433,7 @@ def test_chromium_at_1400px_shows_the_headline_and_the_failures(span: timedelta,
     assert page.body["data-rendered"] == "yes" and "data-pwned" not in page.body
     assert page.body["data-page-width"] == "1400"  # nothing wider than the window: no table pushed it out
     assert (page.body["data-wrapped-names"], page.body["data-legend-outside"]) == ("0", "0")
+    assert page.body["data-cut-numbers"] == "0"  # every headline number whole (a cost like $0.000442 included)
     assert page.names[LONG] == "yes" and page.names[EVIL] == "yes"  # cut with an ellipsis, whole in the tooltip
     assert {name: cut for name, cut in page.names.items() if name not in (LONG, EVIL)} == dict.fromkeys(
         [*SIX[:4], "all"], "no"
@@ -446,3 +447,15 @@ def test_chromium_at_1400px_shows_the_headline_and_the_failures(span: timedelta,
     assert len(page.failures) == 26
     assert [line[4] for line in page.failures] == [r.trace_id for r in failed]
     assert page.failures[0][:3] == [f"{failed[0].start_time:%Y-%m-%d %H:%M:%S}", EVIL, f"429Error code: 429 - {EVIL}"]
+
+
+def test_chromium_shows_a_cost_of_a_fraction_of_a_cent_whole(tmp_path: Path) -> None:
+    """A demo-sized total ($0.000442) is the widest headline number: it is shown whole, not cut to `$0.000…`."""
+    from dataclasses import replace
+
+    rows = [replace(r, cost=0.0000402 if r.cost else None) for r in workload(timedelta(minutes=5), SIX[:3], 11)]
+    report = tmp_path / "report.html"
+    report.write_text(render_report(rows, start=NOW - timedelta(hours=24), end=NOW), encoding="utf-8")
+    page, _, _ = chromium(report, tmp_path)
+    assert cards(report.read_text())["cost"][1].startswith("$0.000")
+    assert page.body["data-cut-numbers"] == "0"

@@ -47,6 +47,7 @@ h2 { font-size: 15px; margin: 0 0 10px; font-weight: 600; }
   font-variant-numeric: tabular-nums;
   margin: 2px 0; }
 .card .sub { color: #636c76; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.card .value.long { font-size: 18px; line-height: 28px; }  /* $0.000442 fits a card at 1400 px */
 .card.bad .value { color: #c2261d; }
 .panel { padding: 16px 18px; margin-bottom: 16px; min-width: 0; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 6px; font-size: 12.5px; }
@@ -94,6 +95,11 @@ _SCRIPT = """
     var panel = key.closest(".panel").getBoundingClientRect(), box = key.getBoundingClientRect();
     if (box.left < panel.left || box.right > panel.right || box.bottom > panel.bottom) outside++;
   });
+  var numbers = 0;
+  document.querySelectorAll(".card .value").forEach(function (value) {
+    if (value.scrollWidth > value.clientWidth) numbers++;
+  });
+  body.setAttribute("data-cut-numbers", numbers);
   body.setAttribute("data-page-width", document.documentElement.scrollWidth);
   body.setAttribute("data-wrapped-names", wrapped);
   body.setAttribute("data-cut-names", cut);
@@ -125,7 +131,7 @@ def _card(key: str, label: str, value: float | None, text: str, sub: str, css: s
     data = "" if value is None else repr(value)
     return (
         f'<div class="{css}" data-key="{key}" data-value="{data}"><div class="label">{label}</div>'
-        f'<div class="value" title="{data}">{text}</div><div class="sub">{sub}</div></div>'
+        f'<div class="value{" long" * (len(text) > 7)}" title="{data}">{text}</div><div class="sub">{sub}</div></div>'
     )
 
 
