@@ -161,7 +161,10 @@ def test_real_calls_are_stored_as_exact_rows(local: Any, sim: GatewaySimulator) 
 
 
 def test_file_is_wal_with_indexes(local: Any, sim: GatewaySimulator) -> None:
-    _, path, _ = local
+    providers, path, _ = local
+    assert not path.exists()  # opened at the first batch: a faulty store never holds up start-up
+    workload(sim)
+    providers.tracer_provider.force_flush()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
@@ -419,3 +422,33 @@ def test_several_processes_write_one_file_at_once(tmp_path: Path) -> None:
     counts = dict(conn.execute("SELECT project_name, count(*) FROM spans GROUP BY project_name").fetchall())
     conn.close()
     assert counts == {f"worker-{w}": batches * size for w in range(workers)}
+
+
+@pytest.mark.parametrize("fault", ["locked", "corrupt"])
+def test_a_faulty_store_never_holds_up_start_up_and_its_warning_says_why(
+    fault: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no destination configured, the default store locked by another process (or a file that is not a store)
+    neither blocks nor fails `configure()`; the export fails at run time, with one warning saying why."""
+    path = tmp_path / "telemetry.db"
+    holder = None
+    if fault == "locked":
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("CREATE TABLE x (y)")
+        holder.execute("BEGIN EXCLUSIVE")
+    else:
+        path.write_bytes(b"this is not a database\n" * 200)
+    started = time.monotonic()
+    providers = gateway_otel.configure(environ={"GATEWAY_OTEL_LOCAL_PATH": str(path)}, set_global=False)
+    assert time.monotonic() - started < 5  # the busy timeout is 10 s: configure() never waited on the lock
+    tracer = providers.tracer_provider.get_tracer("t")
+    tracer.start_span("one").end()
+    if fault == "corrupt":
+        with caplog.at_level("WARNING", logger="gateway_otel"):
+            providers.tracer_provider.force_flush()
+        expected = f"the local store {path} cannot be written: it is not a SQLite file of gateway-otel"
+        assert [r.getMessage() for r in caplog.records if expected in r.getMessage()], caplog.text
+    if holder is not None:
+        holder.execute("ROLLBACK")
+        holder.close()
+    providers.shutdown()

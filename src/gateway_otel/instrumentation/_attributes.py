@@ -14,9 +14,9 @@ from typing import Any
 
 from .. import _secrets
 from ..gateways import Gateway, HeaderFacts
-from ._content import Message, cap, get, openinference_messages
+from ._content import Message, cap, encodable, get, openinference_messages
 from ._endpoints import Endpoint
-from ._response import ResponseRecord, Usage
+from ._response import ResponseRecord, Usage, int64
 
 Attributes = dict[str, Any]
 
@@ -89,9 +89,9 @@ REDACTED = _secrets.REDACTED
 def safe_json(value: Any) -> str:
     """`value` as JSON with credential-named fields at any depth and credential-shaped values replaced."""
     encoded = _JSON.encode(value)
-    if _MAY_HOLD_CREDENTIAL.search(encoded) is None:
-        return encoded
-    return _JSON.encode(_secrets.redact(value))
+    if _MAY_HOLD_CREDENTIAL.search(encoded) is not None:
+        encoded = _JSON.encode(_secrets.redact(value))
+    return encoded if encoded.isascii() else encodable(encoded)
 
 
 def _number(value: Any) -> bool:
@@ -103,6 +103,8 @@ def request_attributes(
 ) -> Attributes:
     """Attributes known before the call; the first few are the ones a sampler may look at."""
     model = body.get("model")
+    if isinstance(model, str) and not model.isascii():
+        model = encodable(model)  # it names the span too: a lone surrogate would fail the export of its batch
     attrs: Attributes = {
         "gen_ai.operation.name": endpoint.operation,
         "gen_ai.provider.name": gateway.provider_name,
@@ -133,6 +135,8 @@ def request_attributes(
         numeric = _NUMERIC.get(key)
         if numeric is None or not _number(value):
             continue
+        if isinstance(value, int) and int64(value) is None:
+            continue  # a count OTLP cannot carry
         rank = _MAX_TOKENS_RANK.get(key)
         if rank is None:
             attrs[numeric] = value
@@ -151,32 +155,31 @@ def _special_attributes(endpoint: Endpoint, body: Mapping[str, Any]) -> Attribut
     attrs: Attributes = {}
     stop = body.get("stop")
     if isinstance(stop, str):
-        attrs["gen_ai.request.stop_sequences"] = [stop]
+        attrs["gen_ai.request.stop_sequences"] = [encodable(stop)]
     elif isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
-        attrs["gen_ai.request.stop_sequences"] = list(stop)
+        attrs["gen_ai.request.stop_sequences"] = [encodable(s) for s in stop]
     n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool):
+    if isinstance(n, int) and not isinstance(n, bool) and int64(n) is not None:
         attrs["gen_ai.request.choice.count"] = n
     effort = body.get("reasoning_effort") or get(body.get("reasoning"), "effort")
     if isinstance(effort, str):
-        attrs["gen_ai.request.reasoning.level"] = effort
+        attrs["gen_ai.request.reasoning.level"] = encodable(effort)
     response_format = get(body.get("response_format"), "type") or get(get(body.get("text"), "format"), "type")
     if isinstance(response_format, str):
-        attrs["gen_ai.output.type"] = "json" if response_format.startswith("json") else response_format
+        attrs["gen_ai.output.type"] = "json" if response_format.startswith("json") else encodable(response_format)
     if endpoint.operation == "embeddings":
         fmt = body.get("encoding_format")
         if isinstance(fmt, str):
-            attrs["gen_ai.request.encoding_formats"] = [fmt]
+            attrs["gen_ai.request.encoding_formats"] = [encodable(fmt)]
         dims = body.get("dimensions")
-        if isinstance(dims, int) and not isinstance(dims, bool):
+        if isinstance(dims, int) and not isinstance(dims, bool) and int64(dims) is not None:
             attrs["gen_ai.embeddings.dimension.count"] = dims
     session = body.get("session_id")
     if isinstance(session, str):
-        attrs["session.id"] = session
-        attrs["gen_ai.conversation.id"] = session
+        attrs["session.id"] = attrs["gen_ai.conversation.id"] = encodable(session)
     user = body.get("user")
     if isinstance(user, str):
-        attrs["user.id"] = user
+        attrs["user.id"] = encodable(user)
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and metadata:
         attrs["metadata"] = safe_json(metadata)
@@ -205,7 +208,7 @@ def app_attributes(headers: Mapping[str, Any]) -> Attributes:
             if lowered != "x-title" or key not in attrs:  # X-OpenRouter-Title wins over the legacy X-Title
                 attrs[key] = cap(value, 1024)
         elif lowered == "x-openrouter-categories":
-            attrs["gateway.app.categories"] = [c.strip() for c in value.split(",") if c.strip()]
+            attrs["gateway.app.categories"] = [encodable(c.strip()) for c in value.split(",") if c.strip()]
     return attrs
 
 

@@ -189,6 +189,8 @@ class Invocation:
         attrs: dict[str, Any] = {}
         error = None
         try:  # whatever goes wrong while recording, the span ends
+            if record is not None:
+                record.clean()
             limit = settings.max_content_length
             facts = self.header_facts
             if facts is None and exc is not None and reads_headers(self.gateway):

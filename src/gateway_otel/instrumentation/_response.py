@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._content import Message, as_text, content_parts, get, reasoning_part, tool_call_part
+from ._content import Message, as_text, content_parts, encodable, get, reasoning_part, tool_call_part
 
 
 @dataclass
@@ -48,6 +48,47 @@ class ResponseRecord:
     error_code: Any = None
     error_message: str | None = None
     """An error the gateway delivered inside a successful response (OpenRouter's mid-stream `error`)."""
+
+    def clean(self) -> ResponseRecord:
+        """Make every value encodable, in place: a lone surrogate in an id, model, provider, finish reason or error
+        code becomes U+FFFD, a count outside int64 is dropped. One odd response must not fail the export of the
+        batch of spans (and metric points) it lands in."""
+        self.id = _text(self.id)
+        self.model = _text(self.model)
+        self.upstream_provider = _text(self.upstream_provider)
+        if self.finish_reasons:
+            self.finish_reasons = [_text(reason) for reason in self.finish_reasons]
+        if isinstance(self.error_code, str):
+            self.error_code = encodable(self.error_code)
+        elif isinstance(self.error_code, int) and not isinstance(self.error_code, bool):
+            self.error_code = int64(self.error_code)
+        if self.error_message is not None and not isinstance(self.error_message, str):
+            self.error_message = str(self.error_message)
+        usage = self.usage
+        if usage is not None:
+            for name in _COUNTS:
+                value = getattr(usage, name)
+                if value is not None and int64(value) is None:
+                    setattr(usage, name, None)
+        self.embedding_count = int64(self.embedding_count)
+        self.embedding_dimensions = int64(self.embedding_dimensions)
+        return self
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_COUNTS = (
+    "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    "input_audio_tokens", "output_audio_tokens",
+)  # fmt: skip
+
+
+def int64(value: Any) -> Any:
+    """`value`, unless it is an integer OTLP (and SQLite) cannot carry: then None."""
+    return None if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX else value
+
+
+def _text(value: Any) -> Any:
+    return encodable(value) if isinstance(value, str) and not value.isascii() else value
 
 
 def _int(value: Any) -> int | None:

@@ -1,8 +1,9 @@
 """The `local` destination's exporters: spans and log records into the SQLite store.
 
 They run on their processor's worker thread, like every exporter, so the application's calls never touch SQLite.
-Each exporter has its own connection; a batch that cannot be written (disk full, the lock held by another process
-for longer than the busy timeout) is reported as a failed export and counted by the `DestinationProcessor`.
+Each exporter has its own connection, opened at its first batch. A batch that cannot be written (the file locked by
+another process for longer than the busy timeout, a full disk, a file that is not a store) raises `StoreUnavailable`
+saying which and why; the `DestinationProcessor` counts it as failed and warns once with that line.
 """
 
 from __future__ import annotations
@@ -16,9 +17,30 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._config import StoreConfig
+from ._database import BUSY_TIMEOUT
 from ._writer import StoreWriter
 
 logger = logging.getLogger("gateway_otel")
+
+
+class StoreUnavailable(RuntimeError):
+    """The local store could not take a batch; the message says which file and why, in words."""
+
+
+def describe(error: BaseException, path: Any) -> str:
+    """Why the store at `path` refused a write, as a person would say it."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        why = f"it is locked by another process (for longer than {BUSY_TIMEOUT:g} s)"
+    elif "full" in text or getattr(error, "errno", None) == 28:
+        why = "the disk is full"
+    elif "not a database" in text or "malformed" in text:
+        why = "it is not a SQLite file of gateway-otel (move it away, or set GATEWAY_OTEL_LOCAL_PATH)"
+    elif "readonly" in text or "read-only" in text or getattr(error, "errno", None) in (1, 13, 30):
+        why = "it cannot be written here (permissions, or a read-only file system)"
+    else:
+        why = f"{type(error).__name__}: {error}"
+    return f"the local store {path} cannot be written: {why}"
 
 
 class LocalSpanExporter(SpanExporter):
@@ -28,7 +50,9 @@ class LocalSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             self.store.write_spans(spans)
-        except (sqlite3.Error, OSError, RuntimeError) as error:
+        except (sqlite3.Error, OSError) as error:
+            raise StoreUnavailable(describe(error, self.store.config.path)) from None
+        except RuntimeError as error:  # closed
             logger.debug("gateway_otel: local store: %s", error)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
@@ -56,7 +80,9 @@ def local_log_exporter(config: StoreConfig) -> Any:
         def export(self, batch: Sequence[Any]) -> Any:
             try:
                 self.store.write_logs(batch)
-            except (sqlite3.Error, OSError, RuntimeError) as error:
+            except (sqlite3.Error, OSError) as error:
+                raise StoreUnavailable(describe(error, self.store.config.path)) from None
+            except RuntimeError as error:  # closed
                 logger.debug("gateway_otel: local store: %s", error)
                 return Result.FAILURE
             return Result.SUCCESS

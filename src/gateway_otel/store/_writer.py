@@ -1,7 +1,9 @@
 """The local store's writer: inserts in one transaction per batch, and retention now and then.
 
 Retention (`GATEWAY_OTEL_LOCAL_MAX_AGE`, `GATEWAY_OTEL_LOCAL_MAX_SIZE_MB`) runs after an export at most once a minute,
-never per insert.
+never per insert. The file is opened at the first write, not when the writer is built, so a store that is locked,
+full or not a SQLite file never delays or stops the application's start-up. A row that cannot be stored (a value
+SQLite cannot take) is dropped alone and counted (`dropped`); the rest of its batch is stored.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ._config import StoreConfig
 from ._database import LOG_COLUMNS, SPAN_COLUMNS, connect, transaction
 from ._rows import log_values, span_values
 
+_BAD_VALUE = (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+"""What one row's value raises (an integer beyond int64, a lone surrogate): that row is dropped, not the batch."""
 PRUNE_INTERVAL = 60.0
 """Seconds between two retention passes of one writer."""
 _INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
@@ -30,30 +34,68 @@ class StoreWriter:
         self.config = config
         self.prune_interval = prune_interval
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(config.path)
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        try:  # a path that cannot be a file (under a regular file) is a wrong setting: it fails here, at set-up
+            config.path.parent.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise
+        except OSError:  # permissions, a full disk...: the file's state, not the setting's; the first write says why
+            pass
         self._last_prune: float | None = None
+        self.dropped = 0
+        """Rows dropped alone because a value could not be stored (the rest of their batch was)."""
 
     def write_spans(self, spans: Sequence[Any]) -> None:
-        self._write(_INSERT_SPAN, [span_values(s) for s in spans])
+        self._write(_INSERT_SPAN, self._rows(span_values, spans))
 
     def write_logs(self, records: Sequence[Any]) -> None:
-        self._write(_INSERT_LOG, [log_values(r) for r in records])
+        self._write(_INSERT_LOG, self._rows(log_values, records))
+
+    def _rows(self, values: Any, items: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows = []
+        for item in items:
+            try:
+                rows.append(values(item))
+            except Exception:  # one item that cannot become a row is dropped alone
+                self.dropped += 1
+        return rows
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("the local store is closed")
+        if self._conn is None:
+            self._conn = connect(self.config.path)
+        return self._conn
 
     def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise RuntimeError("the local store is closed")
+            conn = self._connection()
             if rows:
                 with transaction(conn):
-                    conn.executemany(statement, rows)
+                    self._insert(conn, statement, rows)
             now = time.monotonic()
             if self._last_prune is None or now - self._last_prune >= self.prune_interval:
                 self._last_prune = now
                 prune(conn, self.config)
 
+    def _insert(self, conn: sqlite3.Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """All rows at once; when one has a value SQLite refuses, the others one by one, without it."""
+        conn.execute("SAVEPOINT batch")
+        try:
+            conn.executemany(statement, rows)
+        except _BAD_VALUE:
+            conn.execute("ROLLBACK TO batch")
+            for row in rows:
+                try:
+                    conn.execute(statement, row)
+                except _BAD_VALUE:
+                    self.dropped += 1
+        conn.execute("RELEASE batch")
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
