@@ -27,12 +27,6 @@ MIN_TRACE_ID_PREFIX = 4
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
-def is_trace_id(text: str) -> bool:
-    """True for a whole trace id: 32 hexadecimal digits (any case, `0x` allowed)."""
-    value = text.strip().lower().removeprefix("0x")
-    return bool(_HEX.match(value)) and len(value) == TRACE_ID_DIGITS
-
-
 def trace_id_or_prefix(name: str, raw: Any) -> str:
     """A trace id as the queries take it, lower-cased: 32 hex digits, or its first 4 or more (any case, `0x`
     allowed); `ValueError` naming `name` and what it expects otherwise."""
