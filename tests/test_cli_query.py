@@ -61,38 +61,55 @@ def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_traces_table_with_filters_sent_as_sql(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+def test_traces_table_reads_the_latest_calls_then_each_trace(
+    oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any
+) -> None:
+    """The newest calls of the model (filtered in SQL) name the traces; each trace is then read by its id."""
     calls = [r for r in rows if r.get("gen_ai_request_model") == "openai/gpt-4o-mini"]
+    failing = next(r for r in rows if r["span_status"] == "ERROR")
+    app = next(r for r in rows if r["operation_name"] == "handle request")
     oo.answer(calls)
+    oo.answer([failing])
+    oo.answer([r for r in rows if r["trace_id"] == app["trace_id"]])
     code, out, err = run(capsys, "traces", "--backend", "openobserve", "--model", "openai/gpt-4o-mini", "--since", "2h")
     assert (code, err) == (0, "")
-    query = oo.requests[0]["body"]["query"]
-    assert query["sql"] == (
+    latest, *each = (r["body"]["query"] for r in oo.requests)
+    assert latest["sql"] == (
         "SELECT * FROM \"llm\" WHERE (gen_ai_response_model = 'openai/gpt-4o-mini' OR "
         "gen_ai_request_model = 'openai/gpt-4o-mini') ORDER BY start_time DESC"
     )
-    assert query["end_time"] - query["start_time"] == 2 * 3600 * 10**6 + 1
-    assert query["size"] == 50
+    assert latest["end_time"] - latest["start_time"] == 2 * 3600 * 10**6 + 1
+    assert latest["size"] == 200  # four spans per trace asked for (--limit 50)
+    assert [q["sql"] for q in each] == [
+        f"SELECT * FROM \"llm\" WHERE trace_id = '{t}' ORDER BY start_time DESC"
+        for t in (failing["trace_id"], app["trace_id"])
+    ]
     assert oo.requests[0]["headers"]["Authorization"] == TOKEN
     lines = out.splitlines()
     assert lines[0].split() == [
-        "time", "(UTC)", "trace", "id", "model", "/", "span", "status", "ms", "ttft", "ms", "tokens", "in/out", "cost",
-        "provider",
+        "time", "(UTC)", "trace", "root", "calls", "models", "status", "latency", "tokens", "cost"
     ]  # fmt: skip
     assert len(lines) == 4
-    assert [line.split()[4] for line in lines[2:]] == ["error", "ok"]
-    assert all(calls[i]["trace_id"] in lines[2 + i] for i in range(2))
-    assert f"{calls[1]['gen_ai_usage_input_tokens']}/{calls[1]['gen_ai_usage_output_tokens']}" in lines[3]
+    assert lines[2].split()[1:7] == [failing["trace_id"][:12], "chat", "1", "openai/gpt-4o-mini", "error", "429"]
+    assert lines[3].split()[1:5] == [app["trace_id"][:12], "handle", "request", "2"]
+    assert "  openai/gpt-4o-mini, anthropic/c…  ok  " in lines[3]  # ellipsized to fit 120 columns
+    assert max(len(line) for line in lines) <= 120
 
 
 def test_traces_json_and_status_filter(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
     oo.answer([rows[0]])
+    oo.answer([rows[0]])
     code, out, _ = run(capsys, "traces", "--backend", "openobserve", "--status", "error", "--json", "--limit", "5")
     assert code == 0
     assert "span_status = 'ERROR'" in oo.requests[0]["body"]["query"]["sql"]
-    (span,) = json.loads(out)["spans"]
+    result = json.loads(out)
+    (span,) = result["spans"]  # the spans that matched, as before; the traces they make beside them
     assert (span["status"], span["model"], span["trace_id"]) == ("error", "openai/gpt-4o-mini", rows[0]["trace_id"])
     assert span["attributes"]["gen_ai_request_model"] == "openai/gpt-4o-mini"
+    ((trace),) = result["traces"]
+    assert (trace["trace_id"], trace["calls"], trace["status"], trace["error_types"]) == (
+        rows[0]["trace_id"], 1, "error", ["429"]
+    )  # fmt: skip
 
 
 def test_trace_prints_the_span_tree(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
@@ -103,12 +120,15 @@ def test_trace_prints_the_span_tree(oo: FakeOpenObserve, rows: list[dict[str, An
     assert code == 0
     assert f"trace_id = '{app['trace_id']}'" in oo.requests[0]["body"]["query"]["sql"]
     lines = out.splitlines()
-    assert lines[0] == f"trace {app['trace_id']}  (3 spans)"
-    assert lines[1].startswith("  handle request  [+0 ms, ")
-    assert lines[2].startswith("    chat openai/gpt-4o-mini  [+")
-    assert lines[3].startswith("    chat anthropic/claude-3.5-haiku  [+")
-    assert "ok, openai/gpt-4o-mini, " in lines[2] and " tokens, $" in lines[2]
-    assert len(lines) == 4
+    assert lines[0] == f"trace {app['trace_id']}"
+    assert " · 3 spans · 2 LLM calls · " in lines[1] and lines[1].endswith(" · ok")
+    assert lines[3].startswith("  +0 ms  handle request · ")
+    assert "├─ chat openai/gpt-4o-mini · ok · " in lines[4] and " out tokens · $" in lines[4]
+    assert lines[5].endswith("│     prompt  one")  # read from OpenObserve's flattened column names
+    assert lines[6].startswith(" " * 9 + "│     answer  ")
+    assert "└─ chat anthropic/claude-3.5-haiku · ok · " in lines[7] and " · ttft " in lines[7]
+    assert lines[8].endswith("      prompt  two")
+    assert len(lines) == 10
 
 
 def test_trace_that_is_not_there_or_not_an_id(oo: FakeOpenObserve, capsys: Any) -> None:
@@ -118,7 +138,22 @@ def test_trace_that_is_not_there_or_not_an_id(oo: FakeOpenObserve, capsys: Any) 
         f"gateway-otel: no trace {'ab' * 16} in the last 7d\n",
     )
     code, _, err = run(capsys, "trace", "xyz", "--backend", "openobserve")
-    assert (code, err) == (2, "gateway-otel: ID='xyz' is not valid: expected a trace id of 32 hex digits\n")
+    assert (code, err) == (
+        2,
+        "gateway-otel: ID='xyz' is not valid: expected a trace id of 32 hex digits, or its first 4 or more\n",
+    )
+
+
+def test_a_trace_id_prefix_is_a_like_condition(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
+    app = next(r for r in rows if r["operation_name"] == "handle request")
+    oo.answer([r for r in rows if r["trace_id"] == app["trace_id"]])
+    code, out, _ = run(capsys, "trace", app["trace_id"][:8].upper(), "--backend", "openobserve")
+    assert (code, out.splitlines()[0]) == (0, f"trace {app['trace_id']}")
+    assert f"WHERE trace_id LIKE '{app['trace_id'][:8]}%' ORDER BY" in oo.requests[0]["body"]["query"]["sql"]
+    oo.answer(rows)  # two traces start so (as far as this fake knows)
+    code, _, err = run(capsys, "trace", "abcd", "--backend", "openobserve")
+    assert code == 2 and err.startswith("gateway-otel: trace id abcd is ambiguous: 2 traces in the last 7d start ")
+    assert len(err.splitlines()) == 3
 
 
 def test_metrics_series_per_model(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any) -> None:
@@ -142,9 +177,10 @@ def test_metrics_table_with_a_step(oo: FakeOpenObserve, rows: list[dict[str, Any
     code, out, _ = run(capsys, "metrics", "error_rate", "--backend", "openobserve", "--window", "2h", "--step", "1h")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith("error_rate, ")
-    assert [line.split()[0] for line in lines[3:]] == ["all", "all"]
-    assert lines[-1].split()[-1] == "0.333333"  # one failure in three calls, all in the last hour
+    assert lines[0].startswith("error_rate (%, per 1h), ")
+    assert lines[1].split() == ["until", "(UTC)", "all"]
+    assert len(lines) == 5
+    assert lines[3].endswith("  -") and lines[4].endswith("  33.3 %")  # no calls, then one failure in three
 
 
 def test_bad_metric_parameters_fail_before_any_query(oo: FakeOpenObserve, capsys: Any) -> None:
@@ -191,7 +227,7 @@ def test_logs_table(oo: FakeOpenObserve, capsys: Any) -> None:
     code, out, _ = run(capsys, "logs", "--backend", "openobserve", "--severity", "error")
     assert code == 0
     assert oo.requests[0]["path"] == "/api/acme/_search?type=logs"
-    assert out.splitlines()[2].split() == ["2025-03-01", "12:01:00", "error", "ab" * 16, "chat", "m", "failed:", "429"]
+    assert out.splitlines()[2].split() == ["03-01", "12:01:00", "error", "ab" * 6, "chat", "m", "failed:", "429"]
 
 
 def test_report_writes_the_page(oo: FakeOpenObserve, rows: list[dict[str, Any]], capsys: Any, tmp_path: Any) -> None:

@@ -83,8 +83,13 @@ def test_demo_runs_the_workload_and_prints_stats_and_traces(tmp_path: Path) -> N
     assert set(rows) == {*SIM_MODELS, "all"}
     assert rows["openai/gpt-4o-mini"][1:3] == ["5", "1"]  # sync, async, stream, tool, failing; one error
     assert rows["all"][1:3] == ["11", "1"]
-    assert "Latest 10 traces" in out
-    assert "chat openai/gpt-4o-mini" in out.split("Latest 10 traces", 1)[1]
+    latest = out.split("Latest 10 traces (open one: gateway-otel trace ID)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert latest[0].split() == ["time", "(UTC)", "trace", "root", "calls", "models", "status", "latency", "tokens",
+                                 "cost"]  # fmt: skip
+    assert len(latest) == 12
+    # newest first: the failing call (root `chat`, one call, its error type, no tokens, no cost)
+    assert latest[2].split()[-9:-4] + latest[2].split()[-2:] == ["chat", "1", "openai/gpt-4o-mini", "error", "429",
+                                                                 "-", "-"]  # fmt: skip
     assert "failed as planned: RateLimitError" in out
     assert "Error log records (1)" in out
 
@@ -239,3 +244,29 @@ def test_a_demo_whose_calls_cannot_reach_the_gateway_fails(
         "gateway-otel demo: 11 of the workload's calls did not go as planned (see above); "
         "their telemetry is stored all the same\n"
     )
+
+
+def test_every_trace_id_the_demo_and_the_commands_print_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's latest traces and error log, `traces` and `logs`: each id they print opens with `trace`."""
+    import io
+
+    from gateway_otel.cli import _demo
+
+    target = tmp_path / "demo.db"
+    out = io.StringIO()
+    assert _demo.run_demo(path=target, environ={}, out=out) == 0
+    monkeypatch.setenv("GATEWAY_OTEL_LOCAL_PATH", str(target))
+    monkeypatch.setenv("GATEWAY_OTEL_DOTENV", "/nonexistent/.env")
+    printed = {"demo": out.getvalue()}
+    for command in ("traces", "logs"):
+        assert cli.main([command]) == 0
+        printed[command] = capsys.readouterr().out
+    ids = {name: re.findall(r"\b[0-9a-f]{12,32}\b", text) for name, text in printed.items()}
+    # the demo: 10 latest traces, the error record and the failed call in its closing commands
+    assert {name: len(found) for name, found in ids.items()} == {"demo": 12, "traces": 11, "logs": 1}
+    for shown in {i for found in ids.values() for i in found}:
+        assert cli.main(["trace", shown]) == 0, capsys.readouterr().err
+        opened = capsys.readouterr().out.splitlines()[0]
+        assert re.fullmatch(f"trace {shown}[0-9a-f]*", opened) and len(opened) == len("trace ") + 32

@@ -130,6 +130,20 @@ def test_traces_every_filter(telemetry: Telemetry, store: Path) -> None:
     assert all(s.attributes == {} and s.events == () for s in brief)
 
 
+def test_a_trace_id_prefix_asks_for_every_trace_that_starts_so(telemetry: Telemetry, store: Path) -> None:
+    """(Several traces sharing a prefix: tests/test_cli_views.py, over a store with ids made to.)"""
+    ids = [r[0] for r in stored(store, "SELECT DISTINCT trace_id FROM spans")]
+    assert len(ids) == 8
+    for trace_id in ids:  # any case, `0x` allowed, as for a whole id
+        assert telemetry.traces.query(trace_id=f"0x{trace_id[:10].upper()}").trace_ids() == [trace_id]
+    prefix = ids[0][:4]
+    sql = "SELECT span_id FROM spans WHERE substr(trace_id, 1, 4) = ? ORDER BY start_ns DESC"
+    expected = stored(store, sql, prefix)
+    assert [s.span_id for s in telemetry.traces.query(trace_id=prefix).spans] == [r[0] for r in expected]
+    unused = next(p for p in (f"{n:04x}" for n in range(1 << 16)) if not any(t.startswith(p) for t in ids))
+    assert telemetry.traces.query(trace_id=unused).spans == ()
+
+
 def test_traces_time_window(telemetry: Telemetry, store: Path) -> None:
     [(newest_ns,)] = stored(store, "SELECT max(start_ns) FROM spans")
     newest = datetime.fromtimestamp(newest_ns / 1e9, tz=timezone.utc)
@@ -280,7 +294,12 @@ def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
             lambda t: t.logs.query(severity="fatal"),
             "severity='fatal' is not valid: expected one of debug, info, warning, error",
         ),
-        (lambda t: t.traces.query(trace_id="abc"), "trace_id='abc' is not valid: expected 32 hexadecimal digits"),
+        (lambda t: t.traces.query(trace_id="abc"), "trace_id='abc' is too short: give at least 4 hex digits"),
+        (
+            lambda t: t.traces.query(trace_id="abcz"),
+            "trace_id='abcz' is not valid: expected a trace id of 32 hex digits, or its first 4 or more",
+        ),
+        (lambda t: t.traces.query(trace_id="a" * 33), f"trace_id='{'a' * 33}' is not valid: expected a trace id of"),
         (lambda t: t.traces.query(limit=0), "limit=0 is not valid: expected a whole number greater than 0"),
         (lambda t: t.logs.query(limit="5"), "limit='5' is not valid: expected a whole number greater than 0"),
         (lambda t: t.traces.query(model=""), "model='' is not valid: expected a non-empty string"),

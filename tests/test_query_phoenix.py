@@ -114,6 +114,10 @@ def test_filters_by_trace_status_and_model(exported: dict[str, Any]) -> None:
     assert sorted(r.name for r in in_trace) == sorted(
         ["handle request", "chat openai/gpt-4o-mini", "chat anthropic/claude-3.5-haiku"]
     )
+    # Phoenix matches whole ids only: a prefix is matched over the window's spans, with the same answer
+    by_prefix = px.spans(window(exported, trace_id=app.trace_id[:6]))
+    assert {r.trace_id for r in by_prefix} == {r.trace_id for r in rows if r.trace_id.startswith(app.trace_id[:6])}
+    assert sorted(r.span_id for r in by_prefix if r.trace_id == app.trace_id) == sorted(r.span_id for r in in_trace)
     assert [r.status for r in px.spans(window(exported, status="error"))] == ["error"]
     assert {r.status for r in px.spans(window(exported, status="ok"))} == {"ok"}
     mini = px.spans(window(exported, model="openai/gpt-4o-mini"))
@@ -164,13 +168,18 @@ def test_the_cli_reads_phoenix(exported: dict[str, Any], monkeypatch: Any, capsy
     assert stats["total"]["cost"] == pytest.approx(sum(s.attributes.get("gen_ai.usage.cost", 0) for s in calls))
 
     (app,) = [s for s in exported["spans"].values() if s.name == "handle request"]
-    assert cli(["trace", format(app.context.trace_id, "032x"), "--backend", "phoenix"]) == 0
+    trace_id = format(app.context.trace_id, "032x")
+    assert cli(["trace", trace_id[:12], "--backend", "phoenix"]) == 0
     tree = capsys.readouterr().out.splitlines()
-    assert [line.split("  [")[0] for line in tree[1:]] == [
-        "  handle request",
-        "    chat openai/gpt-4o-mini",
-        "    chat anthropic/claude-3.5-haiku",
+    assert tree[0] == f"trace {trace_id}"
+    assert [line.split(" · ")[0].split(" ms  ", 1)[1] for line in tree[3:] if " · " in line] == [
+        "handle request",
+        "├─ chat openai/gpt-4o-mini",
+        "└─ chat anthropic/claude-3.5-haiku",
     ]
+    excerpts = [line.strip(" │").split("  ", 1) for line in tree if "prompt  " in line or "answer  " in line]
+    assert [label for label, _ in excerpts] == ["prompt", "answer", "prompt", "answer"]
+    assert excerpts[0] == ["prompt", "one"] and excerpts[2] == ["prompt", "two"]
 
     assert cli(["logs", "--backend", "phoenix"]) == 1
     assert capsys.readouterr().err == (

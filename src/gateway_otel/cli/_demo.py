@@ -19,11 +19,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..store import demo_path, read_path
-from ._render import command_name, table
+from ._render import command_name, table, utc
 
 COMMANDS = ("demo",)
 
@@ -153,34 +154,22 @@ def report(path: Path, out: TextIO, *, latest: int = 10) -> None:
     """The per-model stats table and the latest traces of the store at `path`, read through the query API."""
     from ..query import Telemetry
     from ..query._stats import STATS_HEADERS, model_stats, total_stats
+    from ._query import read_traces
+    from ._views import STATS_ALIGN, traces_table
 
     with Telemetry("local", path=path) as telemetry:
-        spans = telemetry.traces.query(time_window="1h", detail=False, limit=10_000).spans
+        spans = telemetry.traces.query(time_window="1h", detail=False, limit=None).spans
+        traces, _ = read_traces(telemetry, "1h", latest)
         logs = telemetry.logs.query(severity="error", time_window="1h").records
     stats = model_stats(spans)
     print("\nPer model (last hour)", file=out)
-    print(table([s.cells() for s in [*stats, total_stats(spans)]], STATS_HEADERS), file=out)
-    print(f"\nLatest {min(latest, len(spans))} traces", file=out)
-    rows = [
-        (
-            s.start_time.astimezone().strftime("%H:%M:%S"),
-            s.trace_id[:16],
-            s.name,
-            s.status,
-            f"{s.duration_ms:.0f} ms",
-            "-" if s.time_to_first_token_ms is None else f"{s.time_to_first_token_ms:.0f} ms",
-            "-" if s.total_tokens is None else s.total_tokens,
-            "-" if s.cost is None else f"${s.cost:.6f}",
-        )
-        for s in spans[:latest]
-    ]
-    print(table(rows, ("time", "trace", "span", "status", "latency", "ttft", "tokens", "cost")), file=out)
+    print(table([s.cells() for s in [*stats, total_stats(spans)]], STATS_HEADERS, align=STATS_ALIGN), file=out)
+    print(f"\nLatest {len(traces)} traces (open one: gateway-otel trace ID)", file=out)
+    print(traces_table(traces, today=datetime.now(timezone.utc).date()), file=out)
     if logs:
         print(f"\nError log records ({len(logs)})", file=out)
         for record in logs[:5]:
-            print(
-                f"  {record.time.astimezone().strftime('%H:%M:%S')}  trace {record.trace_id}  {record.body}", file=out
-            )
+            print(f"  {utc(record.time, '%H:%M:%S')}  trace {record.trace_id}  {record.body}", file=out)
 
 
 def failed_trace_id(path: Path) -> str | None:

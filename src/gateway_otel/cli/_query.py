@@ -1,27 +1,31 @@
 """The query commands of `gateway-otel`: traces, trace, metrics, stats, logs and report.
 
 Each asks the `Telemetry` client a program would use, over one backend (`--backend local|openobserve|phoenix`,
-configured by the same variables as the destination of that name) and prints a table or, with `--json`, the
-result's plain JSON. Paging through a remote backend shows a running count on stderr when stderr is a terminal.
-Tables show times in UTC.
+configured by the same variables as the destination of that name) and prints a view (`_views`) or, with `--json`,
+the result's plain JSON. `trace` opens a trace by its id or any unique prefix of 4 hex digits or more. Paging
+through a remote backend shows a running count on stderr when stderr is a terminal. Tables show times in UTC.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from .._env import parse_duration
 from .._errors import QueryError
-from ..query import METRIC_PRESETS, LogRow, MetricsResult, SpanRow, Telemetry, TracesResult
+from ..query import METRIC_PRESETS, SpanRow, Telemetry, TracesResult
 from ..query._backends import BACKEND_NAMES
-from ..query._client import STATUSES, is_trace_id
+from ..query._client import STATUSES, trace_id_or_prefix
+from ..query._metrics import METRIC_UNITS
+from ..query._model import TRACE_ID_DIGITS
+from ..query._trace_summary import TraceSummary, matches, summary
 from ..store import SEVERITIES
-from ._render import clock, cost, milliseconds, print_json, progress, table
+from ._render import print_json, progress, table
+from ._views import ambiguous_text, logs_table, metrics_text, trace_tree, traces_table
 
 TRACE_LIMIT = 100_000  # the most spans `trace` shows
 COMMANDS = ("traces", "trace", "metrics", "stats", "logs", "report")
@@ -45,12 +49,12 @@ def add_commands(commands: Any) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON")
         return parser
 
-    traces = command("traces", "the latest calls, newest first", "1h", "--since")
-    traces.add_argument("--model", help="only this model")
-    traces.add_argument("--status", choices=STATUSES, help="only ok or failed calls")
-    traces.add_argument("--limit", type=int, default=50, help="most spans to show (50)")
+    traces = command("traces", "the latest traces, newest first: one row each", "1h", "--since")
+    traces.add_argument("--model", help="only traces with a call of this model")
+    traces.add_argument("--status", choices=STATUSES, help="only traces with an ok (or a failed) call")
+    traces.add_argument("--limit", type=int, default=50, help="most traces to show (50)")
     trace = command("trace", "one trace as a tree of spans", "7d", "--since")
-    trace.add_argument("trace_id", metavar="ID")
+    trace.add_argument("trace_id", metavar="ID", help="a trace id, or its first 4 or more hex digits")
     metrics = command("metrics", "a metric preset: one value, or a series with --step", "24h")
     metrics.add_argument("metric", metavar="NAME", help=", ".join(METRIC_PRESETS))
     metrics.add_argument("--step", help="one point per step, e.g. 1h")
@@ -64,83 +68,6 @@ def add_commands(commands: Any) -> None:
     report = command("report", "an HTML page with charts of cost, tokens and latency per model", "24h")
     report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
     report.add_argument("--step", help="one point per step (default: about 24 points)")
-
-
-# --- rendering: results to text --------------------------------------------------------------------------------------
-
-
-def _tokens(row: SpanRow) -> str:
-    if row.input_tokens is None and row.output_tokens is None:
-        return "-"
-    return f"{row.input_tokens or 0}/{row.output_tokens or 0}"
-
-
-def tracestable(spans: Sequence[SpanRow]) -> str:
-    rows = [
-        (
-            clock(s.start_time),
-            s.trace_id,
-            s.model or s.name,
-            s.status,
-            milliseconds(s.duration_ms),
-            milliseconds(s.time_to_first_token_ms),
-            _tokens(s),
-            cost(s.cost),
-            s.provider or "-",
-        )
-        for s in spans
-    ]
-    headers = ("time (UTC)", "trace id", "model / span", "status", "ms", "ttft ms", "tokens in/out", "cost", "provider")
-    return table(rows, headers) if rows else "no spans in this window"
-
-
-def trace_tree(spans: Sequence[SpanRow]) -> str:
-    """The spans of one trace, each under its parent, indented; children in start order."""
-    if not spans:
-        return "no such trace in this window"
-    ordered = sorted(spans, key=lambda s: s.start_time)
-    ids = {s.span_id for s in ordered}
-    children: dict[str | None, list[SpanRow]] = {}
-    for span in ordered:
-        parent = span.parent_span_id if span.parent_span_id in ids else None
-        children.setdefault(parent, []).append(span)
-    origin = ordered[0].start_time
-    lines = [f"trace {ordered[0].trace_id}  ({len(ordered)} spans)"]
-
-    def walk(parent: str | None, depth: int) -> None:
-        for span in children.get(parent, []):
-            offset = (span.start_time - origin).total_seconds() * 1000
-            details = [f"+{offset:.0f} ms", f"{span.duration_ms:.0f} ms", span.status]
-            if span.model:
-                details.append(span.model)
-            if span.total_tokens is not None:
-                details.append(f"{_tokens(span)} tokens")
-            if span.cost is not None:
-                details.append(cost(span.cost))
-            if span.status_message:
-                details.append(span.status_message)
-            lines.append(f"{'  ' * depth}{span.name}  [{', '.join(details)}]")
-            walk(span.span_id, depth + 1)
-
-    walk(None, 1)
-    return "\n".join(lines)
-
-
-def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def metricstable(result: MetricsResult) -> str:
-    label = "model" if any(s.labels for s in result.series) else "series"
-    rows = [(s.labels.get("model", "all"), clock(t), _value(v)) for s in result.series for t, v in s.points]
-    title = result.metric + (f" (p{result.percentile * 100:g})" if result.percentile is not None else "")
-    body = table(rows, (label, "until (UTC)", "value")) if rows else "no data in this window"
-    return f"{title}, {clock(result.start)} to {clock(result.end)}\n{body}"
-
-
-def logstable(records: Sequence[LogRow]) -> str:
-    rows = [(clock(r.time), r.severity, r.trace_id or "-", r.body.replace("\n", " ")[:160]) for r in records]
-    return table(rows, ("time (UTC)", "severity", "trace id", "message")) if rows else "no log records in this window"
 
 
 # --- reading ---------------------------------------------------------------------------------------------------------
@@ -172,8 +99,8 @@ def _check(args: argparse.Namespace) -> None:
         parse_duration("--step", args.step)
     if getattr(args, "limit", 1) <= 0:
         raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
-    if args.command == "trace" and not is_trace_id(args.trace_id):
-        raise ValueError(f"ID={args.trace_id!r} is not valid: expected a trace id of 32 hex digits")
+    if args.command == "trace":
+        trace_id_or_prefix("ID", args.trace_id)
 
 
 def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime, datetime, list[SpanRow]]:
@@ -184,27 +111,65 @@ def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime
     return start, end, list(result.spans)
 
 
+def read_traces(
+    telemetry: Telemetry,
+    window: str,
+    limit: int,
+    *,
+    project_name: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+) -> tuple[list[TraceSummary], list[SpanRow]]:
+    """The `limit` traces of the window with the latest LLM calls of `model` and `status` (each when given; any
+    span when neither is), newest first: their summaries, and the spans that matched (every span of them when
+    nothing is asked), with their attributes.
+
+    The newest matching spans are read (filtered by the backend, four per trace to begin with, more while that is
+    not enough), then each chosen trace by its id, so the work grows with `limit`, not with the window."""
+    wanted = 4 * limit
+    while True:
+        newest = telemetry.traces.query(
+            project_name=project_name, model=model, status=status, time_window=window, limit=wanted, detail=False
+        ).spans
+        ids = list(dict.fromkeys(s.trace_id for s in newest if matches([s], model, status)))
+        if len(ids) >= limit or len(newest) < wanted:
+            break
+        wanted *= 4
+    chosen = [
+        telemetry.traces.query(trace_id=trace_id, project_name=project_name, time_window=window, limit=None).spans
+        for trace_id in ids[:limit]
+    ]
+    chosen = sorted((t for t in chosen if t), key=lambda t: (min(s.start_time for s in t), t[0].trace_id), reverse=True)
+    listed = [s for members in chosen for s in members if matches([s], model, status)]
+    return [summary(members) for members in chosen], sorted(listed, key=lambda s: s.start_time, reverse=True)
+
+
 def _traces(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    result = telemetry.traces.query(
-        model=args.model, status=args.status, project_name=args.project_name, time_window=args.window,
-        limit=args.limit, detail=args.json,
-    )  # fmt: skip
-    print_json(result.to_dict()) if args.json else print(tracestable(result.spans))
+    traces, spans = read_traces(
+        telemetry, args.window, args.limit, project_name=args.project_name, model=args.model, status=args.status
+    )
+    if args.json:  # the spans as before (scripts read them), and the traces they make
+        print_json({**TracesResult(tuple(spans)).to_dict(), "traces": [t.to_dict() for t in traces]})
+    else:
+        print(traces_table(traces, today=datetime.now(timezone.utc).date()))
     return 0
 
 
 def _trace(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    wanted = trace_id_or_prefix("ID", args.trace_id)
     result = telemetry.traces.query(
-        trace_id=args.trace_id, project_name=args.project_name, time_window=args.window, limit=TRACE_LIMIT
+        trace_id=wanted, project_name=args.project_name, time_window=args.window, limit=TRACE_LIMIT
     )
-    spans = sorted(result.spans, key=lambda s: s.start_time)
-    if args.json:
-        print_json(TracesResult(tuple(spans)).to_dict())
-    elif spans:
-        print(trace_tree(spans))
-    if not spans:
-        print(f"gateway-otel: no trace {args.trace_id.lower()} in the last {args.window}", file=sys.stderr)
+    found = result.trace_ids()
+    if len(found) > 1:
+        print(f"gateway-otel: {ambiguous_text(wanted, result.spans, args.window)}", file=sys.stderr)
+        return 2
+    if not found:
+        which = wanted if len(wanted) == TRACE_ID_DIGITS else f"whose id starts with {wanted}"
+        print(f"gateway-otel: no trace {which} in the last {args.window}", file=sys.stderr)
         return 1
+    spans = sorted(result.spans, key=lambda s: s.start_time)
+    print_json(TracesResult(tuple(spans)).to_dict()) if args.json else print(trace_tree(spans))
     return 0
 
 
@@ -213,12 +178,13 @@ def _metrics(telemetry: Telemetry, args: argparse.Namespace) -> int:
         args.metric, time_window=args.window, step=args.step, percentile=args.percentile, model_key=args.model_key,
         project_name=args.project_name, group_by_model=args.by_model,
     )  # fmt: skip
-    print_json(result.to_dict()) if args.json else print(metricstable(result))
+    print_json(result.to_dict()) if args.json else print(metrics_text(result, METRIC_UNITS[args.metric]))
     return 0
 
 
 def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
     from ..query._stats import STATS_HEADERS, model_stats, total_stats
+    from ._views import STATS_ALIGN
 
     start, end, spans = _all_spans(telemetry, args)
     stats, total = model_stats(spans), total_stats(spans)
@@ -232,7 +198,7 @@ def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
             }
         )
     elif stats:
-        print(table([s.cells() for s in (*stats, total)], STATS_HEADERS))
+        print(table([s.cells() for s in (*stats, total)], STATS_HEADERS, align=STATS_ALIGN))
     else:
         print(f"no calls in the last {args.window}")
     return 0
@@ -242,7 +208,8 @@ def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
     result = telemetry.logs.query(
         severity=args.severity, project_name=args.project_name, time_window=args.window, limit=args.limit
     )
-    print_json(result.to_dict()) if args.json else print(logstable(result.records))
+    today = datetime.now(timezone.utc).date()
+    print_json(result.to_dict()) if args.json else print(logs_table(result.records, today=today))
     return 0
 
 

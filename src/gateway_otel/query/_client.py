@@ -18,16 +18,29 @@ from .._env import parse_duration
 from ..store import SEVERITIES
 from ._backends import make_backend
 from ._metrics import METRIC_PRESETS, compute_metric
-from ._model import Backend, LogQuery, LogsResult, MetricsResult, SpanQuery, TracesResult
+from ._model import TRACE_ID_DIGITS, Backend, LogQuery, LogsResult, MetricsResult, SpanQuery, TracesResult
 
 STATUSES = ("ok", "error")
 """The span statuses a query can ask for."""
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+MIN_TRACE_ID_PREFIX = 4
+"""The fewest leading hex digits of a trace id a query takes (as `git` takes a commit's first digits)."""
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
-def is_trace_id(text: str) -> bool:
-    """True for a trace id as the queries take it: 32 hexadecimal digits (any case, `0x` allowed)."""
-    return bool(_TRACE_ID.match(text.strip().lower().removeprefix("0x")))
+def trace_id_or_prefix(name: str, raw: Any) -> str:
+    """A trace id as the queries take it, lower-cased: 32 hex digits, or its first 4 or more (any case, `0x`
+    allowed); `ValueError` naming `name` and what it expects otherwise."""
+    value = raw.strip().lower().removeprefix("0x") if isinstance(raw, str) else ""
+    if _HEX.match(value) and len(value) < MIN_TRACE_ID_PREFIX:
+        raise ValueError(
+            f"{name}={raw!r} is too short: give at least {MIN_TRACE_ID_PREFIX} hex digits of the trace id"
+        )
+    if not _HEX.match(value) or len(value) > TRACE_ID_DIGITS:
+        raise ValueError(
+            f"{name}={raw!r} is not valid: expected a trace id of {TRACE_ID_DIGITS} hex digits, "
+            f"or its first {MIN_TRACE_ID_PREFIX} or more"
+        )
+    return value
 
 
 def _now() -> datetime:
@@ -62,15 +75,6 @@ def _text(name: str, raw: Any) -> str | None:
     return raw.strip()
 
 
-def _trace_id(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    value = raw.strip().lower().removeprefix("0x") if isinstance(raw, str) else ""
-    if not _TRACE_ID.match(value):
-        raise ValueError(f"trace_id={raw!r} is not valid: expected 32 hexadecimal digits")
-    return value
-
-
 def _percentile(raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 1:
         raise ValueError(f"percentile={raw!r} is not valid: expected a number from 0 to 1 (e.g. 0.95)")
@@ -95,12 +99,15 @@ class Traces:
         limit: int | None = 100,
     ) -> TracesResult:
         """Spans started within `time_window` (of one trace, project, model or status when given), at most `limit`
-        (`None`: all of them); `detail=False` leaves out the full attributes and events."""
+        (`None`: all of them); `detail=False` leaves out the full attributes and events.
+
+        `trace_id` is a whole trace id, or its first 4 or more hex digits: then the spans of every trace whose id
+        starts so (`TracesResult.trace_ids()` tells whether that was one trace or several)."""
         start, end = window("time_window", time_window, self._clock())
         query = SpanQuery(
             start=start,
             end=end,
-            trace_id=_trace_id(trace_id),
+            trace_id=None if trace_id is None else trace_id_or_prefix("trace_id", trace_id),
             project_name=_text("project_name", project_name),
             model=_text("model", model),
             status=_choice("status", status, STATUSES),

@@ -14,7 +14,7 @@ from typing import Any
 from .._env import environment
 from .._errors import QueryError
 from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, read_path, store_config
-from ._model import LogQuery, LogRow, SpanQuery, SpanRow
+from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 
 logger = logging.getLogger("gateway_otel.query")
 _BRIEF_COLUMNS = ", ".join(c for c in SPAN_COLUMNS if c not in ("attributes", "events", "resource"))
@@ -109,11 +109,18 @@ class LocalBackend:
                 raise QueryError(f"cannot read the local store {self.path}: {error}") from None
 
     def spans(self, query: SpanQuery) -> list[SpanRow]:
-        where = ["start_ns >= ?", "start_ns <= ?"]
+        # With a trace id, `+start_ns` keeps SQLite on the primary key's index (trace_id first) rather than the
+        # window's: a prefix is a range of that index, `trace_id >= 'ab12' AND trace_id < 'ab12g'`.
+        time = "+start_ns" if query.trace_id is not None else "start_ns"
+        where = [f"{time} >= ?", f"{time} <= ?"]
         params: list[Any] = [_ns(query.start), _ns(query.end)]
-        if query.trace_id is not None:
+        trace_id = None if query.trace_id is None else query.trace_id.lower()
+        if trace_id is not None and len(trace_id) == TRACE_ID_DIGITS:
             where.append("trace_id = ?")
-            params.append(query.trace_id)
+            params.append(trace_id)
+        elif trace_id is not None:
+            where.append("trace_id >= ? AND trace_id < ?")
+            params += [trace_id, trace_id + "g"]  # "g" sorts after every hex digit
         if query.project_name is not None:
             where.append("project_name = ?")
             params.append(query.project_name)

@@ -34,6 +34,7 @@ MAX_BUCKETS = 10_000
 class _Preset:
     description: str
     compute: Callable[[Sequence[SpanRow], float], float | None]
+    unit: str  # what a value counts: tokens, calls, models, ms, USD, or a ratio from 0 to 1
     uses_percentile: bool = False
     always_by_model: bool = False
 
@@ -83,22 +84,28 @@ def _active_models(rows: Sequence[SpanRow], _: float) -> float:
 
 
 _PRESETS: dict[str, _Preset] = {
-    "token_consumption": _Preset("tokens used (input + output) by inference calls", _tokens),
-    "inference_requests_total": _Preset("number of inference calls", _requests),
-    "inference_latency": _Preset("call duration in ms at the given percentile", _latency, uses_percentile=True),
+    "token_consumption": _Preset("tokens used (input + output) by inference calls", _tokens, "tokens"),
+    "inference_requests_total": _Preset("number of inference calls", _requests, "calls"),
+    "inference_latency": _Preset("call duration in ms at the given percentile", _latency, "ms", uses_percentile=True),
     "time_to_first_token": _Preset(
         "time to the first streamed chunk in ms at the given percentile (streamed calls only)",
         _ttft,
+        "ms",
         uses_percentile=True,
     ),
-    "error_rate": _Preset("share of calls that failed, 0 to 1", _error_rate),
-    "cost": _Preset("cost in USD reported by the gateway (calls without a cost count as 0)", _cost),
-    "model_usage": _Preset("number of calls per model (always grouped by model)", _requests, always_by_model=True),
-    "active_model_count": _Preset("number of distinct models called", _active_models),
+    "error_rate": _Preset("share of calls that failed, 0 to 1", _error_rate, "ratio"),
+    "cost": _Preset("cost in USD reported by the gateway (calls without a cost count as 0)", _cost, "USD"),
+    "model_usage": _Preset(
+        "number of calls per model (always grouped by model)", _requests, "calls", always_by_model=True
+    ),
+    "active_model_count": _Preset("number of distinct models called", _active_models, "models"),
 }
 
 METRIC_PRESETS: dict[str, str] = {name: preset.description for name, preset in _PRESETS.items()}
 """Every metric name `metrics.query()` accepts, with a one-line description."""
+
+METRIC_UNITS: dict[str, str] = {name: preset.unit for name, preset in _PRESETS.items()}
+"""What each metric's values count: `tokens`, `calls`, `models`, `ms`, `USD`, or `ratio` (0 to 1)."""
 
 PERCENTILE_METRICS = frozenset(name for name, preset in _PRESETS.items() if preset.uses_percentile)
 

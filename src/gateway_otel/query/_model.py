@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+TRACE_ID_DIGITS = 32
+"""A whole trace id's length in hex digits; a query's `trace_id` with fewer is a prefix."""
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -137,7 +140,12 @@ class LogsResult:
 
 @dataclass(frozen=True)
 class SpanQuery:
-    """What a backend is asked for. Times are timezone-aware UTC; `limit` is the most rows to return, newest first."""
+    """What a backend is asked for. Times are timezone-aware UTC; `limit` is the most rows to return, newest first.
+
+    `trace_id` is hex (the client lower-cases it): a whole id (32 digits), or a prefix of 4 to 31 digits asking for
+    the spans of every trace whose id starts so. A backend that only matches whole ids finds nothing for a prefix,
+    never a wrong trace.
+    """
 
     start: datetime
     end: datetime

@@ -25,7 +25,7 @@ from .._env import environment
 from .._errors import ConfigurationError, QueryError
 from .._semconv import lift
 from ..destinations._presets import OpenObserveSettings, openobserve_settings
-from ._model import LogQuery, LogRow, SpanQuery, SpanRow
+from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 from ._remote import from_unix_ns, one_line, request_json, to_unix_us
 
 PAGE_SIZE = 1000  # OpenObserve's default query limit (ZO_QUERY_DEFAULT_LIMIT)
@@ -100,8 +100,10 @@ def _stream(name: str) -> str:
 def spans_sql(stream: str, query: SpanQuery) -> str:
     """The SQL for `query` over the traces stream `stream`; the time range travels separately, in microseconds."""
     where = []
-    if query.trace_id:
+    if query.trace_id and len(query.trace_id) == TRACE_ID_DIGITS:
         where.append(f"trace_id = {sql_string(query.trace_id.lower())}")
+    elif query.trace_id:  # a prefix of hex digits: nothing in it LIKE would read as a wildcard
+        where.append(f"trace_id LIKE {sql_string(query.trace_id.lower() + '%')}")
     if query.model:
         model = sql_string(query.model)
         where.append(f"({column('gen_ai.response.model')} = {model} OR {column('gen_ai.request.model')} = {model})")

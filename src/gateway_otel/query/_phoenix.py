@@ -2,8 +2,9 @@
 
 `GET {PHOENIX_COLLECTOR_ENDPOINT}/v1/projects/{project}/spans?start_time=&end_time=&sort=start_time&order=desc
 &limit=&cursor=` pages through the spans of a project (newest first), filtered on the server by time, trace id and
-status. Phoenix returns attributes with dotted keys, as exported, except that it moves `openinference.span.kind`
-into `span_kind` (put back here) and adds `llm.*` keys of its own; it returns no resource attributes, so a row's
+status. Phoenix matches whole trace ids only, so a trace id prefix is matched here, over every span of the window.
+Phoenix returns attributes with dotted keys, as exported, except that it moves `openinference.span.kind` into
+`span_kind` (put back here) and adds `llm.*` keys of its own; it returns no resource attributes, so a row's
 `project_name` is the project asked for.
 
 Phoenix stores no log records, so `logs()` raises a `QueryError` saying so rather than answering an empty list that
@@ -21,7 +22,7 @@ from .._env import environment
 from .._errors import ConfigurationError, QueryError
 from .._semconv import lift
 from ..destinations._presets import PhoenixSettings, phoenix_settings
-from ._model import LogQuery, LogRow, SpanQuery, SpanRow
+from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 from ._remote import one_line, parse_iso, request_json
 
 PAGE_SIZE = 1000  # the most Phoenix returns per page
@@ -97,8 +98,10 @@ class PhoenixBackend:
         return {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
 
     def _matches(self, row: SpanRow, query: SpanQuery) -> bool:
-        """The filters Phoenix cannot apply itself (a model is in one of several attributes)."""
+        """The filters Phoenix cannot apply itself (a model is in one of several attributes; a trace id prefix)."""
         if query.model and query.model not in (row.model, row.request_model):
+            return False
+        if query.trace_id and not row.trace_id.startswith(query.trace_id.lower()):
             return False
         return not (query.session_id and row.session_id != query.session_id)
 
@@ -112,13 +115,14 @@ class PhoenixBackend:
             ("sort", "start_time"),
             ("order", "desc"),
         ]
-        if query.trace_id:
-            params.append(("trace_id", query.trace_id.lower()))
+        whole_id = query.trace_id is not None and len(query.trace_id) == TRACE_ID_DIGITS
+        if whole_id:
+            params.append(("trace_id", str(query.trace_id).lower()))
         if query.status:
             params.append(("status_code", query.status.upper()))
         rows: list[SpanRow] = []
         cursor: str | None = None
-        filtered = bool(query.model or query.session_id)
+        filtered = bool(query.model or query.session_id or (query.trace_id and not whole_id))
         while query.limit is None or len(rows) < query.limit:
             wanted = PAGE_SIZE if query.limit is None or filtered else min(PAGE_SIZE, query.limit - len(rows))
             page_params = [*params, ("limit", str(wanted))] + ([("cursor", cursor)] if cursor else [])
