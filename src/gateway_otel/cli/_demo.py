@@ -192,7 +192,7 @@ def next_steps(target: Path, env: Mapping[str, str], failed_trace: str | None) -
     rows = [(f"{command} stats{path}", "per model: calls, errors, tokens, cost, latency")]
     rows.append((f"{command} traces{path}", "the latest traces"))
     if failed_trace:
-        rows.append((f"{command} trace {failed_trace}{path}", "the failed call, as a tree"))
+        rows.append((f"{command} trace {failed_trace[:12]}{path}", "the failed call, as a tree"))
     rows.append((f"{command} metrics cost --by-model{path}", "a metric, per model"))
     rows.append((f"{command} report --html gateway-otel-report.html{path}", "an HTML page with charts"))
     width = max(len(c) for c, _ in rows)
