@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -30,6 +31,7 @@ __all__ = [
     "parse_url",
 ]
 
+logger = logging.getLogger("gateway_otel")
 DOTENV_VARIABLE = "GATEWAY_OTEL_DOTENV"
 """Names another `.env` file to read (default: `.env` in the working directory)."""
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -40,27 +42,57 @@ FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
-    """`KEY=value` lines of a `.env` file (`export`, quotes and `#` comments allowed); {} when there is none."""
+    """The variables of a `.env` file as python-dotenv reads them; {} when there is none.
+
+    The file is often another tool's: `export` prefixes, dotted keys (`spring.datasource.url`), single- and double-
+    quoted values spanning lines (a PEM key), escapes in double quotes, `#` comments after a value, bytes that are
+    not UTF-8. What cannot be parsed is skipped with one debug line; only a bad value of one of our own variables
+    fails, later, where that setting is read.
+    """
     file = Path(path)
-    if not file.is_file():
+    try:
+        if not file.is_file():
+            return {}
+        text = file.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:  # unreadable: not ours to fail on
+        logger.debug("gateway_otel: cannot read %s: %s", file, error)
         return {}
     values: dict[str, str] = {}
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+    position = 0
+    while position < len(text):
+        match = _BINDING.match(text, position)
+        if match is None or match.end() == position:  # a statement we cannot read: skip to the next line
+            end = text.find("\n", position)
+            end = len(text) if end < 0 else end + 1
+            line = text.count("\n", 0, position) + 1
+            logger.debug("gateway_otel: %s:%d could not be parsed; skipped", file, line)
+            position = end
             continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().replace("_", "").isalnum():
-            raise ConfigurationError(f"{file}:{number} is not valid: expected KEY=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
+        position = match.end()
+        key = match.group("key") if match.group("key") is not None else match.group("qkey")
+        if key is None or match.group("equals") is None:
+            continue  # a blank line, a comment, or a key without a value
+        values[key] = _value(match)
     return values
+
+
+_BINDING = re.compile(
+    r"""[ \t]*(?:\r?\n|\#[^\n]*(?:\n|$)"""  # a blank line or a comment line
+    r"""|(?:export[ \t]+)?(?:(?P<key>[^=\#\s'"]+)|'(?P<qkey>[^']*)')[ \t]*(?P<equals>=)?[ \t]*"""
+    r"""(?:'(?P<single>(?:\\'|[^'])*)'|"(?P<double>(?:\\.|[^"\\])*)"|(?P<bare>[^'"\r\n][^\r\n]*|))"""
+    r"""[ \t]*(?:\#[^\r\n]*)?(?:\r?\n|$))""",
+    re.DOTALL,
+)
+_COMMENT = re.compile(r"\s+#.*")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _value(match: re.Match[str]) -> str:
+    if match.group("single") is not None:
+        return match.group("single").replace("\\'", "'")
+    if match.group("double") is not None:
+        return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), match.group("double"))
+    return _COMMENT.sub("", match.group("bare") or "").strip()  # `#` after a space starts a comment, as in dotenv
 
 
 def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
