@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
+from ._secrets import url_without_credentials
 
 __all__ = [
     "DURATION_EXPECTED",
@@ -159,15 +160,25 @@ def parse_seconds(name: str, raw: str) -> float:
 
 
 def parse_url(name: str, value: str) -> str:
-    """An http(s) URL with a host, without its trailing slash."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{name}={value!r} is not valid: expected an http:// or https:// URL")
+    """An http(s) URL with a host (and a port from 1 to 65535 if any), without its trailing slash. The error
+    shows the value without its credentials."""
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # `http://[::1`, port 99999
+        valid = False
+    if not valid:
+        shown = url_without_credentials(value, query="mask") if "@" in value or "?" in value else value
+        raise ConfigurationError(
+            f"{name}={shown!r} is not valid: expected an http:// or https:// URL with a host, such as "
+            "http://localhost:4318 (a port from 1 to 65535)"
+        )
     return value.rstrip("/")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+MAX_DURATION = 100 * 365.25 * 86_400
 DURATION_EXPECTED = "a positive number followed by s, m, h, d or w, such as 5m, 1h, 24h or 7d"
 
 
@@ -177,4 +188,6 @@ def parse_duration(name: str, raw: object) -> float:
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()] if match else 0.0
     if seconds <= 0:
         raise ValueError(f"{name}={raw!r} is not valid: expected {DURATION_EXPECTED}")
+    if seconds > MAX_DURATION:  # a date before year 1 cannot be computed (`--since 200000w`)
+        raise ValueError(f"{name}={raw!r} is not valid: expected at most 100 years ({int(MAX_DURATION)} s)")
     return seconds

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .._env import first, parse_seconds
+from .._env import first, parse_seconds, parse_url
 from .._errors import ConfigurationError
 
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -52,10 +52,8 @@ def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
     specific = first(env, f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
     general = first(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
     source, endpoint = specific or general or ("", "http://localhost:4317" if protocol == "grpc" else "")
-    if protocol != "grpc" and endpoint and not endpoint.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"{source}={endpoint!r} is not valid: expected an http:// or https:// URL such as http://localhost:4318"
-        )
+    if protocol != "grpc" and endpoint:
+        parse_url(source, endpoint)  # a host, a port in range, no credentials echoed in the error
     if protocol != "grpc" and not specific:
         endpoint = f"{(endpoint or 'http://localhost:4318').rstrip('/')}/{_HTTP_PATHS[signal]}"
     header_source = first(env, f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
