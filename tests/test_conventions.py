@@ -17,7 +17,7 @@ from gateway_otel.instrumentation._response import Usage
 
 OUTSIDE_BOTH = frozenset({"gen_ai.usage.cost"})
 LEGACY_PREFIXES = ("gen_ai.prompt", "gen_ai.completion")
-"""OpenObserve takes any key so named as legacy Traceloop content that overrides the messages (see the README)."""
+"""OpenObserve takes any key so named as legacy Traceloop content that overrides the messages (see docs/backends.md)."""
 
 
 def _registry_names() -> set[str]:
