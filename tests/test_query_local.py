@@ -300,8 +300,10 @@ def test_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
             "trace_id='abcz' is not valid: expected a trace id of 32 hex digits, or its first 4 or more",
         ),
         (lambda t: t.traces.query(trace_id="a" * 33), f"trace_id='{'a' * 33}' is not valid: expected a trace id of"),
-        (lambda t: t.traces.query(limit=0), "limit=0 is not valid: expected a whole number greater than 0"),
-        (lambda t: t.logs.query(limit="5"), "limit='5' is not valid: expected a whole number greater than 0"),
+        (lambda t: t.traces.query(limit=0), "limit=0 is not valid: expected a whole number from 1 to 1,000,000,000"),
+        (lambda t: t.logs.query(limit="5"), "limit='5' is not valid: expected a whole number from 1 to 1,000,000,000"),
+        (lambda t: t.traces.query(limit=10**20), "limit=100000000000000000000 is not valid: expected a whole number"),
+        (lambda t: t.traces.query(time_window="200000w"), "time_window='200000w' is not valid: expected at most"),
         (lambda t: t.traces.query(model=""), "model='' is not valid: expected a non-empty string"),
     ],
 )

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
+_USER_INFO = re.compile(r"//[^/?#]*@")
 
 MIN_LENGTH_FOR_TAIL = 16
 """Secrets shorter than this show no characters at all: four of twelve would give away a third of it."""
@@ -53,7 +54,11 @@ def mask(value: object) -> str:
 def url_without_credentials(url: str, *, query: str = "drop") -> str:
     """`url` without its `user:password@` part; its query string dropped (`query="drop"`), kept (`"keep"`) or
     masked (`"mask"`, shown as `?****`), since a query may carry a token too."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable (`http://u:p@[::1`): cut what could be credentials by their shape
+        kept = _USER_INFO.sub("//", url)
+        return kept.split("?", 1)[0] + ("?****" if query != "drop" and "?" in kept else "")
     if not parts.scheme or not parts.netloc:
         return url
     netloc = parts.netloc.rsplit("@", 1)[-1]

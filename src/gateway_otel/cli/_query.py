@@ -19,7 +19,7 @@ from .._env import parse_duration
 from .._errors import QueryError
 from ..query import METRIC_PRESETS, SpanRow, Telemetry, TracesResult
 from ..query._backends import BACKEND_NAMES
-from ..query._client import STATUSES, trace_id_or_prefix
+from ..query._client import MAX_LIMIT, STATUSES, trace_id_or_prefix
 from ..query._metrics import METRIC_UNITS
 from ..query._model import TRACE_ID_DIGITS
 from ..query._trace_summary import TraceSummary, matches, summary
@@ -97,8 +97,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--path only applies to --backend local (not {args.backend})")
     if getattr(args, "step", None) is not None:
         parse_duration("--step", args.step)
-    if getattr(args, "limit", 1) <= 0:
-        raise ValueError(f"--limit={args.limit} is not valid: expected a whole number greater than 0")
+    if not 0 < getattr(args, "limit", 1) <= MAX_LIMIT:
+        raise ValueError(f"--limit={args.limit} is not valid: expected a whole number from 1 to {MAX_LIMIT:,}")
     if args.command == "trace":
         trace_id_or_prefix("ID", args.trace_id)
 

@@ -61,9 +61,13 @@ def _choice(name: str, raw: Any, allowed: tuple[str, ...]) -> str | None:
     return str(value)
 
 
+MAX_LIMIT = 1_000_000_000
+"""The largest `limit` a query takes (a backend's integers end somewhere; `None` means all)."""
+
+
 def _limit(name: str, raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
-        raise ValueError(f"{name}={raw!r} is not valid: expected a whole number greater than 0")
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_LIMIT:
+        raise ValueError(f"{name}={raw!r} is not valid: expected a whole number from 1 to {MAX_LIMIT:,}")
     return raw
 
 

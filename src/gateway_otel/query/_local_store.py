@@ -28,6 +28,16 @@ def _time(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
 
+def _json(cell: Any, empty: Any) -> Any:
+    """A JSON cell of the store; `empty` for one that is not JSON (a damaged file), rather than failing the query."""
+    try:
+        value = json.loads(cell) if cell else empty
+    except (TypeError, ValueError):
+        logger.debug("gateway_otel: a damaged JSON cell in the local store was read as empty")
+        return empty
+    return value if isinstance(value, type(empty)) else empty
+
+
 def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
     """A `SpanRow` from a `spans` row (attributes and events only with `detail`)."""
     return SpanRow(
@@ -51,8 +61,8 @@ def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
         time_to_first_token_ms=row["ttft_ms"],
         project_name=row["project_name"],
         session_id=row["session_id"],
-        attributes=json.loads(row["attributes"]) if detail else {},
-        events=tuple(json.loads(row["events"])) if detail else (),
+        attributes=_json(row["attributes"], {}) if detail else {},
+        events=tuple(_json(row["events"], [])) if detail else (),
     )
 
 
@@ -64,7 +74,7 @@ def log_from_row(row: Mapping[str, Any]) -> LogRow:
         trace_id=row["trace_id"],
         span_id=row["span_id"],
         project_name=row["project_name"],
-        attributes=json.loads(row["attributes"]),
+        attributes=_json(row["attributes"], {}),
     )
 
 

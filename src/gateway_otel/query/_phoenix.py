@@ -122,6 +122,7 @@ class PhoenixBackend:
             params.append(("status_code", query.status.upper()))
         rows: list[SpanRow] = []
         cursor: str | None = None
+        seen: set[str] = set()
         filtered = bool(query.model or query.session_id or (query.trace_id and not whole_id))
         while query.limit is None or len(rows) < query.limit:
             wanted = PAGE_SIZE if query.limit is None or filtered else min(PAGE_SIZE, query.limit - len(rows))
@@ -150,6 +151,9 @@ class PhoenixBackend:
             cursor = answer.get("next_cursor")
             if not cursor:
                 break
+            if cursor in seen:  # a server that hands the same page again would be paged without end
+                raise QueryError(f"Phoenix repeated a page cursor ({one_line(str(cursor), 40)}): stopped paging")
+            seen.add(cursor)
         return rows if query.limit is None else rows[: query.limit]
 
     def logs(self, query: LogQuery) -> list[LogRow]:

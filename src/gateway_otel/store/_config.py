@@ -71,7 +71,14 @@ def store_config(env: Mapping[str, str]) -> StoreConfig:
     """`GATEWAY_OTEL_LOCAL_PATH`, `GATEWAY_OTEL_LOCAL_MAX_AGE` (30d) and `GATEWAY_OTEL_LOCAL_MAX_SIZE_MB` (500)."""
     raw_path = (env.get("GATEWAY_OTEL_LOCAL_PATH") or "").strip()
     path = Path(raw_path).expanduser() if raw_path else default_path(env)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # a name too long for the file system, a path through a file
+        shown = raw_path if len(raw_path) <= 80 else f"{raw_path[:40]}…{raw_path[-30:]} ({len(raw_path)} characters)"
+        raise ConfigurationError(
+            f"GATEWAY_OTEL_LOCAL_PATH={shown!r} is not valid: expected a file path ({error.strerror or error})"
+        ) from None
+    if is_dir:
         raise ConfigurationError(
             f"GATEWAY_OTEL_LOCAL_PATH={raw_path!r} is not valid: expected a file path (it is a directory)"
         )

@@ -1,0 +1,121 @@
+"""Out-of-range input gets a clear error naming it, never a traceback: URL settings that cannot be parsed, huge
+windows and limits on the command line, a damaged store cell, a backend that pages without end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gateway_otel
+from gateway_otel import ConfigurationError, cli
+from gateway_otel.query import QueryError
+from gateway_otel.query._model import SpanQuery
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OPENOBSERVE_URL", "http://[::1"),
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://[::1"),
+        ("ARIZE_COLLECTOR_ENDPOINT", "http://[::1"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:99999"),
+        ("OPENOBSERVE_URL", "ftp://user:hunter2-password@host"),
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://user:hunter2-password@[::1/x?token=hunter2-token"),
+    ],
+)
+def test_a_url_setting_that_cannot_be_used_fails_at_set_up_naming_it(variable: str, value: str) -> None:
+    preset = {"OPENOBSERVE_URL": "openobserve", "PHOENIX_COLLECTOR_ENDPOINT": "phoenix",
+              "ARIZE_COLLECTOR_ENDPOINT": "arize", "OTEL_EXPORTER_OTLP_ENDPOINT": "otlp"}[variable]  # fmt: skip
+    env = {variable: value, "OPENOBSERVE_AUTH_TOKEN": "Basic x", "ARIZE_API_KEY": "k", "ARIZE_SPACE_ID": "s"}
+    with pytest.raises(ConfigurationError) as caught:
+        gateway_otel.configure(preset, environ=env, set_global=False)
+    message = str(caught.value)
+    assert message.startswith(f"{variable}=") and "is not valid: expected an http:// or https:// URL" in message
+    assert "hunter2" not in message
+
+
+def test_a_path_too_long_for_the_file_system_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"GATEWAY_OTEL_LOCAL_PATH": str(tmp_path / ("x" * 5000))}
+    with pytest.raises(ConfigurationError, match=r"^GATEWAY_OTEL_LOCAL_PATH=.* is not valid"):
+        gateway_otel.configure("local", environ=env, set_global=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["traces", "--since", "200000w"], "--since='200000w' is not valid: expected at most 100 years"),
+        (["stats", "--window", "200000w"], "--window='200000w' is not valid: expected at most 100 years"),
+        (["traces", "--limit", "100000000000000000000"], "--limit=100000000000000000000 is not valid"),
+        (["logs", "--limit", "0"], "--limit=0 is not valid: expected a whole number from 1 to 1,000,000,000"),
+    ],
+)
+def test_huge_windows_and_limits_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main([*argv, "--path", str(tmp_path / "none.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gateway-otel: {message}") and err.count("\n") == 1
+
+
+def test_a_damaged_attributes_cell_reads_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    gateway_otel.store.StoreWriter(gateway_otel.store.StoreConfig(path, None, None)).close()
+    import io
+
+    from gateway_otel.cli import _demo
+
+    _demo.run_demo(path=path, environ={}, out=io.StringIO())
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE spans SET attributes = '{not json', events = 'nope' WHERE rowid = 1")
+    conn.commit()
+    conn.close()
+    with gateway_otel.Telemetry(path=path) as telemetry:
+        spans = telemetry.traces.query(limit=100).spans
+    assert len(spans) == 11 and sum(1 for s in spans if s.attributes == {} and s.events == ()) == 1
+
+
+class _RepeatingCursor(BaseHTTPRequestHandler):
+    """A Phoenix that answers every page with no spans and the same `next_cursor`."""
+
+    pages = 0
+
+    def do_GET(self) -> None:
+        type(self).pages += 1
+        body = json.dumps({"data": [], "next_cursor": "c-1"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def repeating_phoenix() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RepeatingCursor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_phoenix_that_repeats_its_cursor_is_not_paged_without_end(repeating_phoenix: str) -> None:
+    from gateway_otel.query._phoenix import PhoenixBackend
+
+    _RepeatingCursor.pages = 0
+    backend = PhoenixBackend.from_env({"PHOENIX_COLLECTOR_ENDPOINT": repeating_phoenix})
+    now = datetime.now(timezone.utc)
+    with pytest.raises(QueryError, match=r"^Phoenix repeated a page cursor \(c-1\): stopped paging"):
+        backend.spans(SpanQuery(start=now - timedelta(hours=1), end=now, limit=None))
+    assert _RepeatingCursor.pages == 2
