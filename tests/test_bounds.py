@@ -119,3 +119,71 @@ def test_a_phoenix_that_repeats_its_cursor_is_not_paged_without_end(repeating_ph
     with pytest.raises(QueryError, match=r"^Phoenix repeated a page cursor \(c-1\): stopped paging"):
         backend.spans(SpanQuery(start=now - timedelta(hours=1), end=now, limit=None))
     assert _RepeatingCursor.pages == 2
+
+
+def _client_of(answer: Any) -> Any:
+    import openai
+
+    from gateway_otel.simulator import GatewaySimulator, SimulatedResponse, http_client
+
+    class Gateway(GatewaySimulator):
+        def handle(self, method: str, path: str, headers: Any, body: bytes) -> SimulatedResponse:
+            return answer()
+
+    return openai.OpenAI(
+        base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", max_retries=0, http_client=http_client(Gateway())
+    )
+
+
+def test_a_200_with_an_html_page_is_a_failed_call_not_an_ok_one(telemetry: Any) -> None:
+    from gateway_otel.simulator import SimulatedResponse
+
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    client = _client_of(lambda: SimulatedResponse(200, {"content-type": "text/html"}, body=page))
+    returned = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert returned == page.decode()  # the caller gets exactly what the SDK gives, as without instrumentation
+    span = telemetry.span()
+    attrs = dict(span.attributes or {})
+    assert (span.status.status_code.name, attrs["error.type"]) == ("ERROR", "invalid_response")
+    assert attrs["gateway.error.message"] == f"not JSON: {page.decode()}"
+
+
+# A chunk the openai stream helper cannot apply (a choice index past its list): it raises IndexError to the caller.
+_BAD_CHUNK = (
+    b'data: {"id":"g","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":1,"delta":{"content":"x"}}]}\n\n'
+)
+
+
+def test_the_callers_error_inside_a_stream_helper_is_recorded_on_the_span(telemetry: Any) -> None:
+    from gateway_otel.simulator import SimulatedResponse
+
+    client = _client_of(
+        lambda: SimulatedResponse(200, {"content-type": "text/event-stream"}, chunks=[_BAD_CHUNK, b"data: [DONE]\n\n"])
+    )
+    with pytest.raises(IndexError), client.chat.completions.stream(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        for _ in stream:
+            pass
+    span = telemetry.span()
+    attrs = dict(span.attributes or {})
+    assert (span.status.status_code.name, attrs["error.type"], attrs["gateway.stream.outcome"]) == (
+        "ERROR", "IndexError", "error",
+    )  # fmt: skip
+
+
+def test_a_stream_closed_without_an_error_in_flight_stays_closed(telemetry: Any, sim: Any) -> None:
+    from conftest import make_client
+
+    stream = make_client(sim).chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    try:
+        raise ValueError("handled by the caller, unrelated to the stream")
+    except ValueError:
+        pass
+    next(iter(stream))
+    stream.close()
+    attrs = dict(telemetry.span().attributes or {})
+    assert attrs["gateway.stream.outcome"] == "closed" and "error.type" not in attrs

@@ -122,6 +122,10 @@ class Invocation:
     def record_response(self, response: Any) -> None:
         """End the span with a complete, non-streamed response (an SDK object or its JSON)."""
         settings = self.handler.settings
+        if isinstance(response, (str, bytes)):  # a 200 whose body is not JSON (an HTML error page): the SDK's text
+            text = response if isinstance(response, str) else response.decode("utf-8", "replace")
+            self._end(ResponseRecord(error_code="invalid_response", error_message=f"not JSON: {text[:200]}"), None)
+            return
         record = self.endpoint.map_response(response, settings.capture_content, settings.max_content_length)
         self._end(record, None)
 

@@ -12,6 +12,8 @@ No context is attached while the caller iterates: a span the caller opens in its
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from typing import Any, Protocol
 
@@ -72,6 +74,8 @@ class StreamState:
         if self.done:
             return
         self.done = True
+        if outcome == CLOSED and exc is None:
+            outcome, exc = _closed_by(sys.exc_info()[1])
         self.outcome = outcome
         self.last_chunk_at = time.perf_counter()  # right after the last chunk when the stream ran to its end
         try:
@@ -83,6 +87,16 @@ class StreamState:
     def on_response_closed(self) -> None:
         """A stream helper closed the HTTP response directly (the stream itself closes the real one at its end)."""
         self.finish(CLOSED)
+
+
+def _closed_by(error: BaseException | None) -> tuple[str, BaseException | None]:
+    """How a stream closed while an exception was propagating ended: the caller's error (an openai stream helper
+    that failed on a chunk, the caller's own code) is the stream's; a cancelled task cancels it."""
+    if error is None or isinstance(error, GeneratorExit):
+        return CLOSED, None
+    if isinstance(error, asyncio.CancelledError):
+        return CANCELLED, None
+    return FAILED, error
 
 
 class _ClosingResponse(Proxy):  # type: ignore[misc]
