@@ -221,3 +221,35 @@ def test_a_short_value_is_not_searched_for() -> None:
     assert Scrubber(["abc"])("abc abc") == "abc abc"  # replacing 3 letters everywhere would garble, not protect
     assert Scrubber(["Bearer abcdefgh12"])("it was abcdefgh12") == "it was abcdefgh12"  # whole values only here
     assert Scrubber.of_call(None, {"Authorization": "Bearer abcdefgh12"})("it was abcdefgh12") == f"it was {REDACTED}"
+
+
+EXPORTER_HEADERS = {
+    "x-honeycomb-team": "hcteam-SENTINEL-0001",
+    "dd-api-key": "ddkey-SENTINEL-0002",
+    "signoz-ingestion-key": "signoz-SENTINEL-0003",
+    "lightstep-access-token": "ls-SENTINEL-0004",
+    "x-goog-api-key": "goog-SENTINEL-0005",
+    "authorization": "Bearer bearer-SENTINEL-0006",
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["destinations", "list"], ["destinations", "list", "--json"], ["destinations", "get", "otlp"], ["doctor"]],
+)
+def test_the_cli_masks_every_exporter_header_and_url_credential(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway_otel import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("OPENROUTER_API_KEY", "OPENROUTER_MANAGEMENT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GATEWAY_OTEL_DESTINATIONS", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", ",".join(f"{k}={v}" for k, v in EXPORTER_HEADERS.items()))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:userinfo-SENTINEL-0007@otel.example:4318/?token=q-SENTINEL-0008")
+    cli.main(argv)
+    out, err = capsys.readouterr()
+    assert "otel.example" in out + err  # the destination is shown...
+    assert "SENTINEL" not in out + err  # ...without any of its credentials
+    assert "****" in out + err

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 "yes" if d.enabled else "no",
                 "on" if d.privacy_mode else "off",
                 f"{d.sampling_rate:g}",
-                d.endpoint,
+                d.shown_endpoint,
                 ", ".join(f"{k}: {v}" for k, v in d.masked_headers.items()),
             )
             for d in found

@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
             f"{d.sampling_rate:g}",
             " ".join(
                 [f"project={p}" for p in [dict(d.resource_attributes).get("openinference.project.name")] if p]
-                + [d.endpoint or "-"]
+                + [d.shown_endpoint or "-"]
             ),
         )
         for d in report.local

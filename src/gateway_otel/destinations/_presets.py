@@ -29,11 +29,15 @@ from urllib.parse import urlsplit
 from .._env import get as _get
 from .._env import parse_bool, parse_seconds, parse_url
 from .._errors import ConfigurationError
-from .._secrets import mask
+from .._secrets import mask, url_without_credentials
 from ..store import store_config
 from ._otlp import PROTOCOLS, otlp_target
 
-_SECRET_HEADERS = frozenset({"authorization", "api_key", "api-key", "x-api-key"})
+_SHOWN_HEADERS = frozenset(
+    {"stream-name", "organization", "x-project-name", "arize-space-id", "space_id", "arize-interface", "content-type"}
+)
+"""The headers our presets set that name a place, not a credential: shown as they are. Every other header value
+(`x-honeycomb-team`, `dd-api-key`, `signoz-ingestion-key`, `authorization`...) is masked with the one rule."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,12 @@ class Destination:
 
     @property
     def masked_headers(self) -> dict[str, str]:
-        return {k: mask(v) if k.lower() in _SECRET_HEADERS else v for k, v in self.headers.items()}
+        return {k: v if k.lower() in _SHOWN_HEADERS else mask(v) for k, v in self.headers.items()}
+
+    @property
+    def shown_endpoint(self) -> str:
+        """The endpoint as shown to a person: no user-info, the query string masked."""
+        return _shown(self.endpoint) or ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, secrets masked."""
@@ -73,13 +82,17 @@ class Destination:
             "enabled": self.enabled,
             "privacy_mode": self.privacy_mode,
             "sampling_rate": self.sampling_rate,
-            "endpoint": self.endpoint,
+            "endpoint": _shown(self.endpoint),
             "protocol": self.protocol,
             "headers": self.masked_headers,
             "resource_attributes": dict(self.resource_attributes),
-            "metrics_endpoint": self.metrics_endpoint,
+            "metrics_endpoint": _shown(self.metrics_endpoint),
             **({"options": dict(self.options)} if self.options else {}),
         }
+
+
+def _shown(url: str | None) -> str | None:
+    return url_without_credentials(url, query="mask") if url and "://" in url else url
 
 
 def _require(env: Mapping[str, str], name: str, what: str) -> str:
