@@ -11,6 +11,7 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import settings
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -24,6 +25,10 @@ from gateway_otel.simulator import GatewaySimulator, http_client
 API_KEY = "sk-or-v1-SENTINEL-0123456789abcdef"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 OPENAI_MAJOR = int(openai.__version__.split(".")[0])
+
+# Property tests: reproducible in CI (derandomized, with the failing example's blob printed), exploring locally.
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 # Instrumentation bugs must fail the tests instead of being logged and swallowed.
 _internal.STRICT = True

@@ -187,3 +187,77 @@ def test_a_stream_closed_without_an_error_in_flight_stays_closed(telemetry: Any,
     stream.close()
     attrs = dict(telemetry.span().attributes or {})
     assert attrs["gateway.stream.outcome"] == "closed" and "error.type" not in attrs
+
+
+def test_an_async_stream_whose_task_is_cancelled_ends_as_cancelled(telemetry: Any) -> None:
+    """The reader's task is cancelled while it awaits the next chunk: the span ends at once, as `cancelled`."""
+    import asyncio
+
+    import openai
+
+    from gateway_otel.simulator._transport import httpx_module
+
+    httpx = httpx_module()
+    first = (
+        b'data: {"id":"g","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+    )
+
+    async def body() -> Any:
+        yield first
+        await asyncio.Event().wait()  # the gateway goes quiet
+        yield b""
+
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+    )
+    client = openai.AsyncOpenAI(
+        base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(transport=transport),
+    )  # fmt: skip
+
+    async def main() -> None:
+        got_one = asyncio.Event()
+
+        async def read() -> None:
+            stream = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                          stream=True)  # fmt: skip
+            async for _ in stream:
+                got_one.set()
+
+        task = asyncio.create_task(read())
+        await got_one.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    attrs = dict(telemetry.span().attributes or {})
+    assert (attrs["gateway.stream.outcome"], attrs["gateway.stream.chunks"]) == ("cancelled", 1)
+
+
+def test_cache_read_and_cache_write_counts_each_land_in_their_own_attribute(telemetry: Any, sim: Any) -> None:
+    """A long prompt to an Anthropic model: OpenRouter reports both a cache read (half the prompt) and a cache write
+    (a quarter) — different numbers, so a swap shows."""
+    from conftest import make_client
+
+    reply = make_client(sim).chat.completions.create(
+        model="anthropic/claude-3.5-haiku", messages=[{"role": "user", "content": "word " * 200}]
+    )
+    details = reply.usage.prompt_tokens_details.model_dump()
+    read, write = details["cached_tokens"], details["cache_write_tokens"]
+    assert 0 < write < read  # the simulator's answer: the premise of this test
+    attrs = dict(telemetry.span().attributes or {})
+    assert (attrs["gen_ai.usage.cache_read.input_tokens"], attrs["gen_ai.usage.cache_write.input_tokens"]) == (
+        read, write,
+    )  # fmt: skip
+    openinference = "llm.token_count.prompt_details.cache_read", "llm.token_count.prompt_details.cache_write"
+    assert (attrs[openinference[0]], attrs[openinference[1]]) == (read, write)
+
+
+@pytest.mark.parametrize("cost", [True, False, "0.5", None, [1]])
+def test_a_cost_that_is_not_a_number_is_no_cost(cost: Any) -> None:
+    from gateway_otel.instrumentation._response import map_usage
+
+    usage = map_usage({"prompt_tokens": 1, "completion_tokens": 1, "cost": cost})
+    assert usage is not None and usage.cost is None

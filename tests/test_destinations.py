@@ -4,16 +4,19 @@ privacy mode and sampling per destination; the destinations API, its CLI, and `.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 import gateway_otel
 from conftest import make_client
 from gateway_otel import ConfigurationError, destinations
+from gateway_otel._semconv import is_content
 from gateway_otel.cli import main as cli
 from otlp_receiver import OtlpReceiver
 from otlp_receiver import decode_spans as _decode
@@ -224,6 +227,44 @@ def test_several_destinations_privacy_and_project_per_destination(sim: Any) -> N
     for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.cost", "gen_ai.request.model"):
         assert private["attributes"][key] == full["attributes"][key]
     assert [d.id for d in providers.destinations] == ["phoenix", "openobserve"]
+
+
+def test_privacy_mode_drops_every_kind_of_content(sim: Any) -> None:
+    """System instructions, tool definitions, tool calls, the prompt and the answer — and the failed call's log
+    record — leave nothing of their text in a privacy-mode destination; the full one keeps each."""
+    with OtlpReceiver() as full_receiver, OtlpReceiver() as private_receiver:
+        env = {
+            "GATEWAY_OTEL_DESTINATIONS": "phoenix,openobserve",
+            "PHOENIX_COLLECTOR_ENDPOINT": full_receiver.url,
+            "OPENOBSERVE_URL": private_receiver.url,
+            "OPENOBSERVE_AUTH_TOKEN": OO_TOKEN,
+            "GATEWAY_OTEL_OPENOBSERVE_PRIVACY_MODE": "true",
+        }
+        providers = gateway_otel.configure(environ=env, set_global=False)
+        gateway_otel.instrument(
+            tracer_provider=providers.tracer_provider,
+            meter_provider=providers.meter_provider,
+            logger_provider=providers.logger_provider,
+        )
+        tool = {"type": "function", "function": {"name": "secret_tool", "description": "secret-description",
+                                                  "parameters": {"type": "object", "properties": {}}}}  # fmt: skip
+        messages = [{"role": "system", "content": "secret-system"}, {"role": "user", "content": "secret-prompt"}]
+        try:
+            client = make_client(sim)
+            client.chat.completions.create(model="openai/gpt-4o", messages=messages, tools=[tool])
+            with contextlib.suppress(openai.RateLimitError):
+                client.chat.completions.create(model="sim/error-429", messages=messages)
+        finally:
+            gateway_otel.uninstrument()
+        providers.shutdown()
+    full = json.dumps([s for _, _, b in full_receiver.requests for s in _decode(b)])
+    for text in ("secret-system", "secret_tool", "secret-description", "secret-prompt"):
+        assert text in full
+    private = [s for p, _, b in private_receiver.requests if p.endswith("/traces") for s in _decode(b)]
+    assert len(private) == 2 and "secret" not in json.dumps(private)
+    assert all(not is_content(key) for span in private for key in span["attributes"])
+    logs = [b for p, _, b in private_receiver.requests if p.endswith("/logs")]
+    assert logs and all(b"secret" not in body for body in logs)
 
 
 def test_sampling_keeps_whole_traces_by_trace_id(sim: Any) -> None:

@@ -108,7 +108,12 @@ def _outcome(client: Any, **kwargs: Any) -> tuple[str, Any]:
         return "raised", (type(exc), str(exc))
     with warnings.catch_warnings():  # pydantic warns when serialising a leniently parsed, malformed object
         warnings.simplefilter("ignore")
-        return "returned", result.model_dump_json() if hasattr(result, "model_dump_json") else repr(result)
+        if not hasattr(result, "model_dump_json"):
+            return "returned", repr(result)
+        try:
+            return "returned", result.model_dump_json()
+        except ValueError:  # pydantic cannot serialise some malformed objects (a NUL in a key): compare their dicts
+            return "returned", repr(result.model_dump())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -310,7 +315,7 @@ def test_secrets_never_reach_spans_logs_metrics_or_exported_bytes(
         client.responses.create(model="m", input="hi")
         asyncio.run(aclient.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]))
         for scenario in ("error-401", "error-429", "error-500", "timeout", "stream-error"):
-            try:
+            with pytest.raises(openai.OpenAIError) as caught:  # each scenario fails, or the test does
                 result = client.chat.completions.create(
                     model="m",
                     messages=[{"role": "user", "content": "hi"}],
@@ -319,8 +324,7 @@ def test_secrets_never_reach_spans_logs_metrics_or_exported_bytes(
                 )
                 if scenario == "stream-error":
                     list(result)
-            except openai.OpenAIError as exc:
-                assert API_KEY not in str(exc)
+            assert API_KEY not in str(caught.value)
         telemetry.tracer_provider.force_flush()
         exported = b"".join(receiver.bodies)
     assert len(receiver.bodies) >= 10

@@ -168,6 +168,30 @@ def test_credential_field_names(name: str) -> None:
     assert redact({"outer": [{name: "hunter2-value"}]}) == {"outer": [{name: REDACTED}]}
 
 
+@pytest.mark.parametrize("name", CREDENTIAL_FIELDS)
+def test_each_credential_field_alone_is_redacted_from_the_parameters(name: str) -> None:
+    """Alone in an ordinary body (no `api_key` beside it to trigger the walk): the quick pre-check must see it."""
+    from gateway_otel.instrumentation._attributes import safe_json
+
+    encoded = safe_json({"max_tokens": 5, "temperature": 0.2, "nested": {name: "hunter2-SENTINEL"}})
+    assert "SENTINEL" not in encoded and json.loads(encoded)["nested"] == {name: REDACTED}
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIAL_SHAPES))
+def test_each_credential_shape_alone_is_redacted_from_the_parameters(kind: str) -> None:
+    from gateway_otel.instrumentation._attributes import safe_json
+
+    encoded = safe_json({"max_tokens": 5, "note": CREDENTIAL_SHAPES[kind]})
+    assert json.loads(encoded) == {"max_tokens": 5, "note": REDACTED}
+
+
+@pytest.mark.parametrize("name", ORDINARY_FIELDS)
+def test_ordinary_parameters_pass_through_the_parameters(name: str) -> None:
+    from gateway_otel.instrumentation._attributes import safe_json
+
+    assert json.loads(safe_json({name: "plain value 12"})) == {name: "plain value 12"}
+
+
 @pytest.mark.parametrize("name", ORDINARY_FIELDS)
 def test_ordinary_parameters_are_not_credentials(name: str) -> None:
     assert not is_credential_name(name)

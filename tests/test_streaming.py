@@ -123,7 +123,7 @@ def test_stream_span_ends_exactly_once(
     if outcome == "completed":
         assert span.status.status_code is StatusCode.OK
         assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] > 0
-        assert attrs["gen_ai.usage.cost"] >= 0
+        assert attrs["gen_ai.usage.cost"] > 0  # a paid model: OpenRouter's inline cost
         assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
         assert attrs["gateway.upstream.provider"] == "OpenAI"
         verb = "completion" if endpoint == "completions" else "reply"
@@ -134,8 +134,9 @@ def test_stream_span_ends_exactly_once(
     if mode.startswith("never"):
         assert attrs["gateway.stream.chunks"] == 0
         assert "gen_ai.response.time_to_first_chunk" not in attrs
-    else:
-        assert attrs["gateway.stream.chunks"] >= 2
+    else:  # the partial readers stop after 2 chunks; a whole answer is more
+        partial = mode in ("break+gc", "close", "with-exit")
+        assert attrs["gateway.stream.chunks"] == 2 if partial else attrs["gateway.stream.chunks"] > 2
         assert 0 < attrs["gen_ai.response.time_to_first_chunk"] < (span.end_time - span.start_time) / 1e9
         [event] = [e for e in span.events if e.name == "gateway.first_chunk"]
         assert span.start_time <= event.timestamp <= span.end_time
