@@ -19,8 +19,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import gateway_otel
+
+# The real servers' session fixtures, registered here once: imported into several test modules, each module would
+# get its own "session" instance (Phoenix started four times, the LiteLLM proxy twice).
+from e2e_support import litellm_proxy  # noqa: F401
 from gateway_otel import _internal
 from gateway_otel.simulator import GatewaySimulator, http_client
+from phoenix_server import phoenix  # noqa: F401
 
 API_KEY = "sk-or-v1-SENTINEL-0123456789abcdef"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"

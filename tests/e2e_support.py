@@ -23,7 +23,7 @@ import pytest
 
 from litellm_proxy import LiteLLMProxy, ensure_litellm_env
 from phoenix_server import SKIP_ENV as SKIP_PHOENIX_ENV
-from phoenix_server import PhoenixServer, phoenix  # noqa: F401
+from phoenix_server import PhoenixServer
 from server_env import SKIP_E2E_ENV, tail
 
 APP = Path(__file__).resolve().parent / "e2e_app.py"
@@ -38,7 +38,7 @@ E2E = pytest.mark.skipif(_SKIP_REASON is not None, reason=f"{_SKIP_REASON}: end-
 
 
 @pytest.fixture(scope="session")
-def litellm_proxy(phoenix: PhoenixServer) -> Iterator[LiteLLMProxy]:  # noqa: F811
+def litellm_proxy(phoenix: PhoenixServer) -> Iterator[LiteLLMProxy]:
     """One LiteLLM proxy for the session, its own spans exported to the session's Phoenix."""
     venv = ensure_litellm_env()
     with LiteLLMProxy(venv, otel_endpoint=phoenix.traces_endpoint, otel_project=LITELLM_PROJECT) as proxy:

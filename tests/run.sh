@@ -9,11 +9,19 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
 
-venv() {  # venv NAME OPENAI_SPEC: a venv with the package, its test extras and that openai
-  local dir=".venvs/$1"
+venv() {  # venv NAME OPENAI_SPEC MAJOR: a venv with the package, its test extras and that openai
+  local dir=".venvs/$1" log
   [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q -e ".[test]" "$2" 2>&1 | grep -v "^WARNING: Location" || true
-  "$dir/bin/python" -c "import gateway_otel, openai; print('openai', openai.__version__)"
+  log=$(mktemp)
+  if ! "$dir/bin/python" -m pip install -q -e ".[test]" "$2" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2 || true
+    echo "tests/run.sh: FAILED to install the package and its test extras into $dir (pip's output above)" >&2
+    exit 1
+  fi
+  grep -v "^WARNING: Location" "$log" || true
+  rm -f "$log"
+  "$dir/bin/python" -c "import sys, gateway_otel, openai; print('openai', openai.__version__)
+sys.exit(0 if openai.__version__.split('.')[0] == '$3' else 'tests/run.sh: expected openai $3.x in $dir')"
 }
 
 # Headless Chromium renders the HTML report in tests/test_report.py (Debian's package; ~50 s and ~410 MB once).
@@ -45,13 +53,13 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   rm -f "$apt_log"
 fi
 
-venv openai3 "openai>=3,<4"
+venv openai3 "openai>=3,<4" 3
 .venvs/openai3/bin/ruff check src tests examples bench
 .venvs/openai3/bin/python -m pytest tests "$@"
 
 # The real-server, Chromium and end-to-end tests ran above; the other majors run everything else.
 for major in 2 1; do
-  venv "openai$major" "openai>=$major,<$((major + 1))"
+  venv "openai$major" "openai>=$major,<$((major + 1))" "$major"
   GATEWAY_OTEL_SKIP_PHOENIX=1 GATEWAY_OTEL_SKIP_CHROMIUM=1 GATEWAY_OTEL_SKIP_E2E=1 \
     ".venvs/openai$major/bin/python" -m pytest tests "$@"
 done

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e_support import E2E, LITELLM_PROJECT, litellm_proxy, new_project, phoenix, run_app  # noqa: F401
+from e2e_support import E2E, new_project, run_app
 from litellm_proxy import EMBEDDING, MOCK_REPLY, LiteLLMProxy
 from phoenix_server import PhoenixServer
 
@@ -26,7 +26,7 @@ def _user(span: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def app_spans(phoenix: PhoenixServer, litellm_proxy: LiteLLMProxy) -> tuple[str, dict[str, Any], dict[str, Any]]:  # noqa: F811
+def app_spans(phoenix: PhoenixServer, litellm_proxy: LiteLLMProxy) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(project, what the app saw by scenario, its span in Phoenix by scenario), after one run of every scenario."""
     project = new_project("e2e-litellm")
     env = {
@@ -152,7 +152,7 @@ def test_error_spans(app_spans: tuple[str, dict[str, Any], dict[str, Any]]) -> N
     assert timed_out["attributes"]["error.type"] == "openai.APITimeoutError"
 
 
-def test_litellm_spans_join_the_application_trace(phoenix: PhoenixServer, litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
+def test_litellm_spans_join_the_application_trace(phoenix: PhoenixServer, litellm_proxy: LiteLLMProxy) -> None:
     """With `GATEWAY_OTEL_TRACEPARENT=true` LiteLLM's own `litellm_request` span (its `otel` callback, exporting to
     the same Phoenix) continues the application's trace, under the application's LLM span."""
     project = new_project("e2e-traceparent")

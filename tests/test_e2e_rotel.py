@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from e2e_support import E2E, litellm_proxy, new_project, phoenix, run_app  # noqa: F401
+from e2e_support import E2E, new_project, run_app
 from litellm_proxy import MOCK_REPLY, LiteLLMProxy
 from phoenix_server import PhoenixServer
 from rotel_collector import RotelCollector, ensure_rotel_env
@@ -21,7 +21,7 @@ SCENARIOS = ["chat", "stream_usage", "rate_limit"]
 
 
 @pytest.fixture(scope="module")
-def rotel(phoenix: PhoenixServer) -> Iterator[RotelCollector]:  # noqa: F811
+def rotel(phoenix: PhoenixServer) -> Iterator[RotelCollector]:
     with RotelCollector(ensure_rotel_env(), phoenix.url) as collector:
         yield collector
 
@@ -29,8 +29,8 @@ def rotel(phoenix: PhoenixServer) -> Iterator[RotelCollector]:  # noqa: F811
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_otlp_preset_through_a_collector(
     protocol: str,
-    phoenix: PhoenixServer,  # noqa: F811
-    litellm_proxy: LiteLLMProxy,  # noqa: F811
+    phoenix: PhoenixServer,
+    litellm_proxy: LiteLLMProxy,
     rotel: RotelCollector,
 ) -> None:
     project = new_project("e2e-rotel")

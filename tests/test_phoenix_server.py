@@ -9,10 +9,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from phoenix_server import PhoenixServer, phoenix  # noqa: F401
+from phoenix_server import PhoenixServer
 
 
-def test_span_exported_to_phoenix_is_read_back(phoenix: PhoenixServer) -> None:  # noqa: F811 (the fixture)
+def test_span_exported_to_phoenix_is_read_back(phoenix: PhoenixServer) -> None:
     provider = TracerProvider(resource=Resource.create({"openinference.project.name": "smoke"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=phoenix.traces_endpoint, timeout=10)))
     try:
@@ -33,7 +33,7 @@ def test_span_exported_to_phoenix_is_read_back(phoenix: PhoenixServer) -> None: 
     assert stored["attributes"]["gen_ai.usage.input_tokens"] == 3
 
 
-def test_phoenix_preset_against_a_real_phoenix(phoenix: PhoenixServer, sim: Any) -> None:  # noqa: F811
+def test_phoenix_preset_against_a_real_phoenix(phoenix: PhoenixServer, sim: Any) -> None:
     """The `phoenix` preset, configured by env vars only, exports instrumented calls that a real Phoenix stores."""
     import gateway_otel
     from conftest import make_client

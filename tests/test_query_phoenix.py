@@ -20,13 +20,13 @@ from gateway_otel.query import QueryError, _phoenix
 from gateway_otel.query._model import LogQuery, SpanQuery
 from gateway_otel.query._phoenix import PhoenixBackend
 from gateway_otel.query._remote import from_unix_ns
-from phoenix_server import PhoenixServer, phoenix  # noqa: F401
+from phoenix_server import PhoenixServer
 
 PROJECT = "gateway-otel-query"
 
 
 @pytest.fixture(scope="module")
-def exported(phoenix: PhoenixServer) -> Iterator[dict[str, Any]]:  # noqa: F811 (the fixture)
+def exported(phoenix: PhoenixServer) -> Iterator[dict[str, Any]]:
     """Four calls under an application span, exported to Phoenix by the preset and also kept in memory."""
     from gateway_otel.simulator import GatewaySimulator
 
