@@ -155,3 +155,40 @@ def test_any_response_value_gives_encodable_attributes(text: str, number: int) -
     attrs.update(A.request_attributes(endpoint, {"model": text, "max_tokens": number}, gateway, "openrouter.ai", 443))
     span = ReadableSpan(name="chat", context=SpanContext(1, 1, False), attributes=attrs)
     encode_spans([span]).SerializeToString()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX")
+def test_a_child_forked_mid_write_stores_its_own_spans_and_exits(tmp_path: Path) -> None:
+    """The parent holds the store's lock (a write in progress) when it forks: the child writes through a lock and a
+    connection of its own, and the parent's connection is untouched by the child's exit."""
+    import os
+
+    writer = StoreWriter(StoreConfig(tmp_path / "t.db", None, None))
+    now = time.time_ns()
+    writer.write_spans([_span(1, now)])  # the parent's connection is open
+    with writer._lock:  # as if a write were in progress on another thread
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                writer.write_spans([_span(2, now + 1)])
+                writer.close()
+                code = 0
+            finally:
+                os._exit(code)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the forked child did not exit")
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer.write_spans([_span(3, now + 2)])  # the parent's own connection still works
+    writer.close()
+    conn = sqlite3.connect(tmp_path / "t.db")
+    names = [r[0] for r in conn.execute("SELECT name FROM spans ORDER BY start_ns")]
+    assert names == ["chat m 1", "chat m 2", "chat m 3"]
+    conn.close()

@@ -1,7 +1,9 @@
 """The local store's writer: inserts in one transaction per batch, and retention now and then.
 
 Retention (`GATEWAY_OTEL_LOCAL_MAX_AGE`, `GATEWAY_OTEL_LOCAL_MAX_SIZE_MB`) runs after an export at most once a minute,
-never per insert. The file is opened at the first write, not when the writer is built, so a store that is locked,
+never per insert. After `fork()` a child never uses its parent's connection or lock (`os.register_at_fork`): it
+opens its own at its first write, even when the fork came in the middle of a parent's write. The file is opened at
+the first write, not when the writer is built, so a store that is locked,
 full or not a SQLite file never delays or stops the application's start-up. A row that cannot be stored (a value
 SQLite cannot take) is dropped alone and counted (`dropped`); the rest of its batch is stored.
 """
@@ -9,9 +11,11 @@ SQLite cannot take) is dropped alone and counted (`dropped`); the rest of its ba
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +29,18 @@ PRUNE_INTERVAL = 60.0
 """Seconds between two retention passes of one writer."""
 _INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 _INSERT_LOG = f"INSERT INTO logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+
+
+_WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
+
+
+def _reset_writers_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reset_writers_in_child)
 
 
 class StoreWriter:
@@ -45,6 +61,14 @@ class StoreWriter:
         self._last_prune: float | None = None
         self.dropped = 0
         """Rows dropped alone because a value could not be stored (the rest of their batch was)."""
+        _WRITERS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a lock of its own (the parent's may have been held mid-write) and no connection (the
+        parent's handle is left alone, never closed or used here: SQLite connections do not survive fork)."""
+        self._lock = threading.Lock()
+        self._conn = None
+        self._last_prune = None
 
     def write_spans(self, spans: Sequence[Any]) -> None:
         self._write(_INSERT_SPAN, self._rows(span_values, spans))
