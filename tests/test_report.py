@@ -377,7 +377,11 @@ def test_the_headline_agrees_with_gateway_otel_stats(monkeypatch: Any, capsys: A
     assert f'data-key="error_rate" data-value="{total["errors"] / total["calls"]!r}"' in html
     assert (total["calls"], total["errors"]) == (5, 1) and total["p50_ttft_ms"] is not None
     (line,) = Page(html).failures
-    assert line[1:3] == ["sim/error-429", failed["status_message"].replace(": ", "", 1)]
+    from gateway_otel.query._report import MESSAGE_CHARS
+
+    kind, _, message = failed["status_message"].partition(": ")  # the type, then the message, cut as the page cuts
+    shown = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
+    assert line[1:3] == ["sim/error-429", kind + shown]
     assert line[4] == failed["trace_id"] and len(line[4]) == 32
 
 
