@@ -279,8 +279,8 @@ def _free_port() -> int:
     ("status", "ok", "message"),
     [
         (200, True, "accepted"),
-        (401, False, "authentication failed (HTTP 401): check OPENOBSERVE_AUTH_TOKEN"),
-        (404, False, "endpoint not found (HTTP 404) at"),
+        (401, False, "authentication failed (HTTP 401 Unauthorized): check OPENOBSERVE_AUTH_TOKEN"),
+        (404, False, "endpoint not found (HTTP 404 Not Found) at http://127.0.0.1:"),
         (None, False, "connection refused: nothing listens at"),
     ],
 )

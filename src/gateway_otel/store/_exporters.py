@@ -2,7 +2,9 @@
 
 They run on their processor's worker thread, like every exporter, so the application's calls never touch SQLite.
 Each exporter has its own connection; a batch that cannot be written (disk full, the lock held by another process
-for longer than the busy timeout) is reported as a failed export and counted by the `DestinationProcessor`.
+for longer than the busy timeout) is reported as a failed export and counted by the `DestinationProcessor`. Why it
+failed is logged on `gateway_otel.store`, where the destination's guard reads it (`destinations/_guard.py`) and says
+it once, instead of once per batch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from ._config import StoreConfig
 from ._writer import StoreWriter
 
-logger = logging.getLogger("gateway_otel")
+logger = logging.getLogger("gateway_otel.store")
 
 
 class LocalSpanExporter(SpanExporter):
@@ -29,7 +31,7 @@ class LocalSpanExporter(SpanExporter):
         try:
             self.store.write_spans(spans)
         except (sqlite3.Error, OSError, RuntimeError) as error:
-            logger.debug("gateway_otel: local store: %s", error)
+            logger.warning("gateway_otel: local store: %s", error)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -57,7 +59,7 @@ def local_log_exporter(config: StoreConfig) -> Any:
             try:
                 self.store.write_logs(batch)
             except (sqlite3.Error, OSError, RuntimeError) as error:
-                logger.debug("gateway_otel: local store: %s", error)
+                logger.warning("gateway_otel: local store: %s", error)
                 return Result.FAILURE
             return Result.SUCCESS
 
