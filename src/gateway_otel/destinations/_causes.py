@@ -37,6 +37,10 @@ _TRANSIENT_REASON = re.compile(r"Transient error (.+?) encountered")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"()<>]+", re.IGNORECASE)
 
 
+ACCEPTS = "the port accepts TCP connections"
+"""Evidence that a TCP connection to the endpoint succeeded (`_guard.connect_evidence`)."""
+
+
 @dataclass(frozen=True)
 class Cause:
     """`kind` keys the once-per-destination warning; `text` is what a person reads."""
@@ -139,6 +143,13 @@ def classify(
             f"protocol mismatch: an HTTP exporter talking to a gRPC server at {place} "
             f"(set {variable}=grpc, or use the HTTP port, usually 4318)",
         )
+    if _mentions(texts, "unavailable") and ACCEPTS in texts:
+        variable = _PROTOCOL.get(destination_type, "the protocol")
+        return Cause(
+            "protocol",
+            f"{place} accepts connections but does not answer gRPC: an HTTP server? (set {variable}=http/protobuf, "
+            "or use the gRPC port, usually 4317; https:// if it needs TLS)",
+        )
     status = _status(texts)
     if status is not None:
         return from_status(status, endpoint, destination_type)
@@ -154,7 +165,11 @@ def classify(
         return Cause("locked", f"the local store {endpoint} stays locked by another process (database is locked)")
     if elapsed is not None and elapsed >= 0.9 * timeout:
         return timed_out(timeout, endpoint)
-    said = [t for t in texts if "max retries or shutdown" not in t and "shutdown in progress" not in t.lower()]
+    said = [
+        t
+        for t in texts
+        if t != ACCEPTS and "max retries or shutdown" not in t and "shutdown in progress" not in t.lower()
+    ]
     if not said:
         return Cause("unknown", f"the exporter gave up on {place} without saying why")
     return Cause("other", f"cannot send to {place}: {_scrubbed(said[0])}")

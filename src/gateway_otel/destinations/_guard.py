@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._semconv import without_content
-from ._causes import Cause, classify, shown, timed_out, where
+from ._causes import ACCEPTS, Cause, classify, shown, timed_out, where
 from ._shutdown import Deadline
 
 logger = logging.getLogger("gateway_otel")
@@ -43,7 +43,11 @@ class _HoldBack(logging.Filter):
         records = getattr(_local, "records", None)
         if records is None or record.levelno < logging.WARNING:
             return True
-        records.append(record.getMessage())
+        message = record.getMessage()
+        records.append(message)
+        on_record = getattr(_local, "on_record", None)
+        if on_record is not None:
+            records.extend(on_record(message))
         return False
 
 
@@ -65,15 +69,16 @@ def _attach() -> None:
 
 
 @contextmanager
-def capturing() -> Iterator[list[object]]:
-    """The exporters' log records (and, appended by the caller, exceptions) of the block, held back."""
+def capturing(on_record: Callable[[str], list[object]] | None = None) -> Iterator[list[object]]:
+    """The exporters' log records (and, appended by the caller, exceptions) of the block, held back; `on_record`
+    may add evidence of its own to each."""
     _attach()
-    outer = getattr(_local, "records", None)
-    _local.records = records = []
+    outer = getattr(_local, "records", None), getattr(_local, "on_record", None)
+    _local.records, _local.on_record = records, _ = [], on_record
     try:
         yield records
     finally:
-        _local.records = outer
+        _local.records, _local.on_record = outer
 
 
 def limit_timeout(exporter: Any, seconds: float) -> None:
@@ -86,7 +91,8 @@ def limit_timeout(exporter: Any, seconds: float) -> None:
 
 def connect_evidence(endpoint: str, seconds: float) -> list[object]:
     """Why `endpoint` cannot be reached, when the exporter failed without saying (the HTTP exporter of SDK 1.4x logs
-    nothing when its first back-off would pass its timeout): one TCP connection attempt; [] when it connects."""
+    nothing when its first back-off would pass its timeout; the gRPC one before 1.3x says UNAVAILABLE, no more):
+    the error of one TCP connection attempt, or `ACCEPTS` when it connects."""
     if "://" not in endpoint:
         return []
     host, _, port = where(endpoint).rpartition(":")
@@ -94,7 +100,7 @@ def connect_evidence(endpoint: str, seconds: float) -> list[object]:
         return []
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=max(seconds, 0.05)):
-            return []
+            return [ACCEPTS]
     except OSError as error:
         return [error]
 
@@ -190,7 +196,7 @@ class Guard:
             timeout = min(timeout, 0.9 * left)  # the exporter gives up, and says why, before we stop waiting
             limit_timeout(self.exporter, timeout)
         started = time.monotonic()
-        with capturing() as evidence:
+        with capturing(self._diagnosis(timeout)) as evidence:
             health._begin(self.endpoint, evidence)
             try:
                 ok = succeeded(send())
@@ -205,11 +211,29 @@ class Guard:
                 evidence, endpoint=self.endpoint, timeout=timeout, destination_type=health.type, elapsed=elapsed
             )
             if cause.kind == "unknown" and not health.said_a_cause():
-                budget = min(1.0, health.deadline.remaining() / 2) if health.deadline else 1.0
-                evidence = [*evidence, *connect_evidence(self.endpoint, budget)]
-                cause = classify(evidence, endpoint=self.endpoint, timeout=budget, destination_type=health.type)
+                found = [e for e in connect_evidence(self.endpoint, self._budget()) if e is not ACCEPTS]
+                cause = classify(
+                    [*evidence, *found], endpoint=self.endpoint, timeout=self._budget(), destination_type=health.type
+                )
             health.report(cause, self.endpoint)
         return ok
+
+    def _budget(self) -> float:
+        """Seconds a diagnosis may take: one, and never more than half of what remains of the deadline."""
+        return min(1.0, self.health.deadline.remaining() / 2) if self.health.deadline else 1.0
+
+    def _diagnosis(self, timeout: float) -> Callable[[str], list[object]]:
+        """On the first "UNAVAILABLE" the gRPC exporter logs without a reason, one TCP connection finds it."""
+        done: list[bool] = []
+
+        def diagnose(message: str) -> list[object]:
+            if done or "unavailable" not in message.lower():
+                return []
+            done.append(True)
+            kind = classify([message], endpoint=self.endpoint, timeout=timeout).kind
+            return connect_evidence(self.endpoint, self._budget()) if kind in ("unknown", "other") else []
+
+        return diagnose
 
     def shutdown(self, **kwargs: Any) -> None:
         """Shut the exporter down once, its own log lines held back; waits at most what remains of the deadline."""
