@@ -298,6 +298,20 @@ def test_destinations_test_reports_an_actionable_line(status: int | None, ok: bo
         assert span["name"] == "gateway-otel connection test"
 
 
+def test_destinations_test_over_grpc_says_why_too() -> None:
+    """A gRPC destination is probed through its exporter; its log lines, held back, say what went wrong."""
+    port = _free_port()
+    env = {
+        "GATEWAY_OTEL_DESTINATIONS": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+    [result] = destinations.test(environ=env)
+    assert (result.ok, result.status) == (False, None)
+    assert result.message == f"connection refused: nothing listens at 127.0.0.1:{port}; is the backend running?"
+
+
 def test_cli_destinations(monkeypatch: Any, capsys: Any, tmp_path: Any) -> None:
     """The CLI reads the same variables, from the environment and from `.env`; secrets are masked."""
     monkeypatch.chdir(tmp_path)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ from .._env import environment
 from ._causes import classify, from_status
 from ._configure import active, resolve_destinations
 from ._exporters import span_exporter
-from ._guard import capturing
+from ._guard import capturing, diagnosis
 from ._presets import Destination
 
 
@@ -116,23 +117,33 @@ def probe(destination: Destination) -> ProbeResult:
 
 def _probe_with_exporter(destination: Destination, span: Any, started: float) -> ProbeResult:
     """Probe through the destination's own exporter (gRPC, the console, the local store), its log lines read as
-    the evidence of what went wrong."""
+    the evidence of what went wrong; within the destination's timeout, whatever its retries (SDK < 1.3x sleeps)."""
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     exporter = span_exporter(destination)
-    with capturing() as evidence:
-        try:
-            ok = exporter.export([span]) is SpanExportResult.SUCCESS
-        except Exception as error:
-            evidence.append(error)
-            ok = False
-        finally:
-            exporter.shutdown()
+    seen: list[list[object]] = []
+    outcome: list[bool] = []
+
+    def send() -> None:
+        with capturing(diagnosis(destination.endpoint, destination.timeout, lambda: 1.0)) as evidence:
+            seen.append(evidence)
+            try:
+                outcome.append(exporter.export([span]) is SpanExportResult.SUCCESS)
+            except Exception as error:
+                evidence.append(error)
+
+    sending = threading.Thread(target=send, name="gateway-otel-probe", daemon=True)
+    sending.start()
+    sending.join(destination.timeout + 1)
+    if sending.is_alive():  # its shutdown may wait for the retry still under way
+        threading.Thread(target=exporter.shutdown, daemon=True).start()
+    else:
+        exporter.shutdown()
     latency = (time.perf_counter() - started) * 1000
-    if ok:
+    if outcome == [True]:
         return ProbeResult(destination.id, True, None, latency, "accepted")
     cause = classify(
-        evidence,
+        [*seen[0]] if seen else [],
         endpoint=destination.endpoint,
         timeout=destination.timeout,
         destination_type=destination.type,

@@ -85,7 +85,9 @@ def timed_out(after: float, endpoint: str, *, deadline: bool = False) -> Cause:
     """No answer within `after` seconds (`deadline`: the shutdown timeout ran out, not the exporter's)."""
     limit = " (the shutdown timeout)" if deadline else ""
     if "://" not in endpoint:  # the local store: a file, locked by another process or on a slow disk
-        return Cause("timeout", f"timed out after {seconds(after)} s{limit}: writing to {endpoint} did not finish")
+        return Cause(
+            "timeout", f"timed out after {seconds(after)} s{limit}: the store stayed busy (locked by another process?)"
+        )
     return Cause("timeout", f"timed out after {seconds(after)} s{limit}: no answer from {where(endpoint)}")
 
 
@@ -165,6 +167,9 @@ def classify(
         return Cause("locked", f"the local store {endpoint} stays locked by another process (database is locked)")
     if elapsed is not None and elapsed >= 0.9 * timeout:
         return timed_out(timeout, endpoint)
+    raised = [e for e in evidence if isinstance(e, Exception) and not isinstance(e, OSError)]
+    if raised:  # not the network: the exporter itself (an SDK release it does not agree with, say)
+        return Cause("error", f"the exporter raised {_scrubbed(_text(raised[0]))}")
     said = [
         t
         for t in texts

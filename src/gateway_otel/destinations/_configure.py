@@ -78,7 +78,7 @@ def _announce_otlp_default(destination: Destination, env: Mapping[str, str]) -> 
     logger.warning(
         "gateway_otel: destination 'otlp': no endpoint set for %s, so they go to the default %s "
         "(set OTEL_EXPORTER_OTLP_ENDPOINT to choose)",
-        " and ".join(signals),
+        ", ".join(signals[:-1]) + " and " + signals[-1] if len(signals) > 1 else signals[0],
         otlp_default_endpoint(destination.protocol),
     )
 

@@ -105,6 +105,21 @@ def connect_evidence(endpoint: str, seconds: float) -> list[object]:
         return [error]
 
 
+def diagnosis(endpoint: str, timeout: float, budget: Callable[[], float]) -> Callable[[str], list[object]]:
+    """For `capturing()`: on the first "UNAVAILABLE" the gRPC exporter logs without a reason (SDK < 1.3x), one TCP
+    connection, of at most `budget()` seconds, finds it."""
+    done: list[bool] = []
+
+    def diagnose(message: str) -> list[object]:
+        if done or "unavailable" not in message.lower():
+            return []
+        done.append(True)
+        kind = classify([message], endpoint=endpoint, timeout=timeout).kind
+        return connect_evidence(endpoint, budget()) if kind in ("unknown", "other") else []
+
+    return diagnose
+
+
 def _sentence(text: str) -> str:
     return text if text.endswith((".", "?", "!")) else f"{text}."
 
@@ -223,17 +238,7 @@ class Guard:
         return min(1.0, self.health.deadline.remaining() / 2) if self.health.deadline else 1.0
 
     def _diagnosis(self, timeout: float) -> Callable[[str], list[object]]:
-        """On the first "UNAVAILABLE" the gRPC exporter logs without a reason, one TCP connection finds it."""
-        done: list[bool] = []
-
-        def diagnose(message: str) -> list[object]:
-            if done or "unavailable" not in message.lower():
-                return []
-            done.append(True)
-            kind = classify([message], endpoint=self.endpoint, timeout=timeout).kind
-            return connect_evidence(self.endpoint, self._budget()) if kind in ("unknown", "other") else []
-
-        return diagnose
+        return diagnosis(self.endpoint, timeout, self._budget)
 
     def shutdown(self, **kwargs: Any) -> None:
         """Shut the exporter down once, its own log lines held back; waits at most what remains of the deadline."""
