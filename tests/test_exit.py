@@ -303,3 +303,19 @@ def test_the_shutdown_timeout_comes_from_the_argument_else_the_environment_else_
     assert str(caught.value) == (
         "GATEWAY_OTEL_SHUTDOWN_TIMEOUT='soon' is not valid: expected a number of seconds greater than 0"
     )
+
+
+def test_shutting_down_the_spans_alone_leaves_the_metrics_running() -> None:
+    """The deadline of one processor's own shutdown (the application's `tracer_provider.shutdown()`) is not the
+    destination's: its metrics still export afterwards."""
+    with OtlpReceiver() as receiver:
+        providers = gateway_otel.configure(
+            "otlp", environ={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}, set_global=False, shutdown_timeout=0.5
+        )
+        providers.tracer_provider.shutdown()
+        time.sleep(0.6)  # past that processor's deadline
+        providers.meter_provider.get_meter("m").create_counter("c").add(1)
+        providers.meter_provider.force_flush()
+        sent = [path for path, _, _ in receiver.requests]
+        providers.shutdown()
+    assert sent == ["/v1/metrics"]

@@ -22,7 +22,7 @@ CAUSES = {
     "hang": lambda url: f"timed out after 1 s: no answer from {url.split('//')[1]}",
 }
 QUEUE_FULL = (
-    f"gateway_otel: destination 'otlp' queue full: its queue of {QUEUE} spans is full. The application is unaffected;"
+    f"gateway_otel: destination 'otlp' drops spans: its queue of {QUEUE} spans is full. The application is unaffected;"
     " further drops are counted, not logged."
 )
 

@@ -197,6 +197,8 @@ class Guard:
         self.health = health
         self.exporter = exporter
         self.endpoint = endpoint
+        self.deadline: Deadline | None = None
+        """This signal's own deadline (its processor alone is shut down), else the destination's (`Health`)."""
         self._closed = False
         health.guards.append(self)
 
@@ -204,8 +206,9 @@ class Guard:
         """`send()` within the destination's timeout and what remains of the deadline; False when it failed."""
         health = self.health
         timeout = health.timeout
-        if health.deadline is not None:
-            left = health.deadline.remaining()
+        deadline = self.deadline or health.deadline
+        if deadline is not None:
+            left = deadline.remaining()
             if left <= 0:
                 return False  # past the deadline: nothing more is attempted; the shutdown says why
             timeout = min(timeout, 0.9 * left)  # the exporter gives up, and says why, before we stop waiting
@@ -235,7 +238,8 @@ class Guard:
 
     def _budget(self) -> float:
         """Seconds a diagnosis may take: one, and never more than half of what remains of the deadline."""
-        return min(1.0, self.health.deadline.remaining() / 2) if self.health.deadline else 1.0
+        deadline = self.deadline or self.health.deadline
+        return min(1.0, deadline.remaining() / 2) if deadline else 1.0
 
     def _diagnosis(self, timeout: float) -> Callable[[str], list[object]]:
         return diagnosis(self.endpoint, timeout, self._budget)
@@ -246,7 +250,7 @@ class Guard:
             if self._closed:
                 return
             self._closed = True
-        deadline = self.health.deadline
+        deadline = self.deadline or self.health.deadline
         if deadline is not None and _accepts_timeout(self.exporter.shutdown):
             kwargs["timeout_millis"] = deadline.remaining() * 1000
         with capturing():

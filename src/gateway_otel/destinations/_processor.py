@@ -67,7 +67,7 @@ class _GuardedExporter(SpanExporter):
     def __init__(self, destination: DestinationProcessor, exporter: SpanExporter, endpoint: str) -> None:
         self._destination = destination
         self._exporter = exporter
-        self._guard = Guard(destination.health, exporter, endpoint)
+        self.guard = Guard(destination.health, exporter, endpoint)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         destination = self._destination
@@ -75,14 +75,14 @@ class _GuardedExporter(SpanExporter):
         if destination.privacy_mode or destination.resource is not None or destination.shaper is not None:
             rewrite = (destination.privacy_mode, destination.resource, destination.shaper)
             spans = [_rewrite(s, *rewrite) for s in spans]
-        if self._guard.attempt(lambda: self._exporter.export(spans), lambda r: r is SpanExportResult.SUCCESS):
+        if self.guard.attempt(lambda: self._exporter.export(spans), lambda r: r is SpanExportResult.SUCCESS):
             destination.exported_spans += len(spans)
             return SpanExportResult.SUCCESS
         destination.failed_spans += len(spans)
         return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._guard.shutdown()
+        self.guard.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._exporter.force_flush(timeout_millis)
@@ -181,8 +181,10 @@ class DestinationProcessor(SpanProcessor):
         self._pending = 0
         self._lock = threading.Lock()
         self._stopping = False
+        guarded = _GuardedExporter(self, exporter, endpoint)
+        self._spans = guarded.guard
         self._batch = BatchSpanProcessor(
-            _GuardedExporter(self, exporter, endpoint),
+            guarded,
             max_queue_size=max_queue_size,
             max_export_batch_size=min(max_export_batch_size, max_queue_size),
             schedule_delay_millis=schedule_delay * 1000,
@@ -207,7 +209,7 @@ class DestinationProcessor(SpanProcessor):
                 self._pending += 1
         if full:
             self.health.say_once(
-                "queue full", f"queue full: its queue of {self.max_queue_size} spans is full", counted="drops"
+                "queue full", f"drops spans: its queue of {self.max_queue_size} spans is full", counted="drops"
             )
             return
         self._batch.on_end(span)
@@ -223,8 +225,7 @@ class DestinationProcessor(SpanProcessor):
                 return
             self._stopping = True
         deadline = deadline or Deadline(self.shutdown_timeout)
-        if self.health.deadline is None:
-            self.health.deadline = deadline
+        self._spans.deadline = deadline
         stopping = threading.Thread(target=self._batch.shutdown, name=f"gateway-otel-spans-{self.name}", daemon=True)
         stopping.start()
         stopping.join(deadline.remaining())
