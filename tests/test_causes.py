@@ -163,3 +163,16 @@ def test_only_our_exports_hold_the_exporters_log_lines_back(caplog: pytest.LogCa
     exporter_log.warning("the application's own line")
     assert evidence == ["Transient error Service Unavailable encountered"]
     assert [r.getMessage() for r in caplog.records] == ["a debug line", "the application's own line"]
+
+
+def test_a_warning_never_shows_a_credential(caplog: pytest.LogCaptureFixture) -> None:
+    from gateway_otel.destinations._guard import Health
+
+    endpoint = "https://user:s3cret@collector.example:4318/v1/traces?api_key=s3cret"
+    cause = classify([ConnectionRefusedError(111, "Connection refused")], endpoint=endpoint, timeout=10)
+    Health("otlp").report(cause, endpoint)
+    assert [r.getMessage() for r in caplog.records] == [
+        "gateway_otel: destination 'otlp' cannot export to https://collector.example:4318/v1/traces?****: "
+        "connection refused: nothing listens at collector.example:4318; is the backend running? "
+        "The application is unaffected; further failures are counted, not logged."
+    ]
