@@ -321,8 +321,8 @@ def _free_port() -> int:
     ("status", "ok", "message"),
     [
         (200, True, "accepted"),
-        (401, False, "authentication failed (HTTP 401): check OPENOBSERVE_AUTH_TOKEN"),
-        (404, False, "endpoint not found (HTTP 404) at"),
+        (401, False, "authentication failed (HTTP 401 Unauthorized): check OPENOBSERVE_AUTH_TOKEN"),
+        (404, False, "endpoint not found (HTTP 404 Not Found) at http://127.0.0.1:"),
         (None, False, "connection refused: nothing listens at"),
     ],
 )
@@ -357,6 +357,20 @@ def test_testing_the_local_store_writes_nothing_into_it(tmp_path: Path) -> None:
     path.write_bytes(b"not a database, " * 512)
     [result] = destinations.test("local", environ=env)
     assert not result.ok and result.message.startswith(f"cannot write {path}: not a gateway-otel store (")
+
+
+def test_destinations_test_over_grpc_says_why_too() -> None:
+    """A gRPC destination is probed through its exporter; its log lines, held back, say what went wrong."""
+    port = _free_port()
+    env = {
+        "GATEWAY_OTEL_DESTINATIONS": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+    [result] = destinations.test(environ=env)
+    assert (result.ok, result.status) == (False, None)
+    assert result.message == f"connection refused: nothing listens at 127.0.0.1:{port}; is the backend running?"
 
 
 def test_cli_destinations(monkeypatch: Any, capsys: Any, tmp_path: Any) -> None:

@@ -1,9 +1,11 @@
 """The destinations this process exports to, as OpenRouter's observability destinations API shows its own:
-`list()`, `get(id)`, and `test()` — one probe span to each, with the outcome in one actionable line."""
+`list()`, `get(id)`, and `test()` — one probe span to each, with the outcome in one actionable line, worded by
+`_causes.classify` as the export warnings are."""
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,23 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .._env import environment
+from ._causes import classify, from_status
 from ._configure import active, resolve_destinations
 from ._exporters import span_exporter
+from ._guard import capturing, diagnosis
 from ._presets import Destination
-
-# The variables to check when a backend refuses the credentials or the address.
-_CREDENTIALS = {
-    "openobserve": "OPENOBSERVE_AUTH_TOKEN",
-    "arize": "ARIZE_API_KEY and ARIZE_SPACE_ID",
-    "phoenix": "PHOENIX_API_KEY",
-    "otlp": "OTEL_EXPORTER_OTLP_HEADERS",
-}
-_ADDRESS = {
-    "openobserve": "OPENOBSERVE_URL and OPENOBSERVE_ORG",
-    "arize": "ARIZE_COLLECTOR_ENDPOINT",
-    "phoenix": "PHOENIX_COLLECTOR_ENDPOINT",
-    "otlp": "OTEL_EXPORTER_OTLP_ENDPOINT",
-}
 
 
 def list_destinations(environ: Mapping[str, str] | None = None) -> list[Destination]:
@@ -128,24 +118,7 @@ def probe(destination: Destination) -> ProbeResult:
         return _probe_store(destination, started)
     span = _probe_span(destination)
     if destination.protocol != "http/protobuf":
-        exporter = span_exporter(destination)
-        try:
-            from opentelemetry.sdk.trace.export import SpanExportResult
-
-            ok = exporter.export([span]) is SpanExportResult.SUCCESS
-        finally:
-            exporter.shutdown()
-        latency = (time.perf_counter() - started) * 1000
-        return ProbeResult(
-            destination.id,
-            ok,
-            None,
-            latency,
-            "accepted"
-            if ok
-            else f"export failed: check {_ADDRESS.get(destination.id, 'the endpoint')}"
-            f" and {_CREDENTIALS.get(destination.id, 'the credentials')}",
-        )
+        return _probe_with_exporter(destination, span, started)
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     body = encode_spans([span]).SerializeToString()
@@ -161,25 +134,54 @@ def probe(destination: Destination) -> ProbeResult:
     except urllib.error.HTTPError as error:
         status = error.code
     except (urllib.error.URLError, OSError) as error:
-        latency = (time.perf_counter() - started) * 1000
         reason = getattr(error, "reason", error)
-        if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
-            message = f"connection refused: nothing listens at {destination.endpoint}; is the backend running?"
-        elif isinstance(reason, TimeoutError) or "timed out" in str(reason).lower():
-            message = f"no answer within {destination.timeout:g} s from {destination.endpoint}"
-        else:
-            message = f"cannot reach {destination.endpoint}: {reason}; check {_ADDRESS.get(destination.id, 'it')}"
-        return ProbeResult(destination.id, False, None, latency, message)
+        cause = classify(
+            [reason], endpoint=destination.endpoint, timeout=destination.timeout, destination_type=destination.type
+        )
+        return ProbeResult(destination.id, False, None, (time.perf_counter() - started) * 1000, cause.text)
     latency = (time.perf_counter() - started) * 1000
     if 200 <= status < 300:
         return ProbeResult(destination.id, True, status, latency, "accepted")
-    if status in (401, 403):
-        message = f"authentication failed (HTTP {status}): check {_CREDENTIALS.get(destination.id, 'the credentials')}"
-    elif status == 404:
-        message = f"endpoint not found (HTTP 404) at {destination.endpoint}: check {_ADDRESS.get(destination.id, 'it')}"
+    return ProbeResult(
+        destination.id, False, status, latency, from_status(status, destination.endpoint, destination.type).text
+    )
+
+
+def _probe_with_exporter(destination: Destination, span: Any, started: float) -> ProbeResult:
+    """Probe through the destination's own exporter (gRPC, the console, the local store), its log lines read as
+    the evidence of what went wrong; within the destination's timeout, whatever its retries (SDK < 1.3x sleeps)."""
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    exporter = span_exporter(destination)
+    seen: list[list[object]] = []
+    outcome: list[bool] = []
+
+    def send() -> None:
+        with capturing(diagnosis(destination.endpoint, destination.timeout, lambda: 1.0)) as evidence:
+            seen.append(evidence)
+            try:
+                outcome.append(exporter.export([span]) is SpanExportResult.SUCCESS)
+            except Exception as error:
+                evidence.append(error)
+
+    sending = threading.Thread(target=send, name="gateway-otel-probe", daemon=True)
+    sending.start()
+    sending.join(destination.timeout + 1)
+    if sending.is_alive():  # its shutdown may wait for the retry still under way
+        threading.Thread(target=exporter.shutdown, daemon=True).start()
     else:
-        message = f"the backend answered HTTP {status}"
-    return ProbeResult(destination.id, False, status, latency, message)
+        exporter.shutdown()
+    latency = (time.perf_counter() - started) * 1000
+    if outcome == [True]:
+        return ProbeResult(destination.id, True, None, latency, "accepted")
+    cause = classify(
+        [*seen[0]] if seen else [],
+        endpoint=destination.endpoint,
+        timeout=destination.timeout,
+        destination_type=destination.type,
+        elapsed=latency / 1000,
+    )
+    return ProbeResult(destination.id, False, None, latency, cause.text)
 
 
 def test_destinations(destination_id: str | None = None, environ: Mapping[str, str] | None = None) -> list[ProbeResult]:

@@ -17,6 +17,21 @@ PROTOCOLS = ("http/protobuf", "grpc")
 _HTTP_PATHS = {"TRACES": "v1/traces", "METRICS": "v1/metrics", "LOGS": "v1/logs"}
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 """Either one set makes `otlp` the default destination."""
+_DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+"""Where the SDK's exporters send when no endpoint is set, as the specification says."""
+
+
+def otlp_default_endpoint(protocol: str) -> str:
+    return _DEFAULT_ENDPOINTS.get(protocol, _DEFAULT_ENDPOINTS["http/protobuf"])
+
+
+def defaulted_signals(env: Mapping[str, str]) -> list[str]:
+    """The signals (`traces`, `metrics`, `logs`) with no endpoint variable set, so sent to the default endpoint."""
+    return [
+        signal.lower()
+        for signal in _HTTP_PATHS
+        if not first(env, f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    ]
 
 
 @dataclass(frozen=True)
@@ -51,15 +66,13 @@ def otlp_target(env: Mapping[str, str], signal: str) -> OtlpTarget:
         raise ConfigurationError(f"{found[0]}={found[1]!r} is not valid: expected one of {', '.join(PROTOCOLS)}")
     specific = first(env, f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
     general = first(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    source, endpoint = specific or general or ("", "http://localhost:4317" if protocol == "grpc" else "")
+    source, endpoint = specific or general or ("", _DEFAULT_ENDPOINTS["grpc"] if protocol == "grpc" else "")
     if protocol != "grpc" and endpoint:
         parse_url(source, endpoint)  # a host, a port in range, no credentials echoed in the error
     if protocol != "grpc" and not specific:
-        endpoint = f"{(endpoint or 'http://localhost:4318').rstrip('/')}/{_HTTP_PATHS[signal]}"
+        endpoint = f"{(endpoint or _DEFAULT_ENDPOINTS[protocol]).rstrip('/')}/{_HTTP_PATHS[signal]}"
     header_source = first(env, f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
     headers = _parse_headers(*header_source) if header_source else {}
     timeout_source = first(env, f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
     timeout = parse_seconds(*timeout_source) if timeout_source else 10.0
     return OtlpTarget(protocol, endpoint, headers, timeout)
-
-

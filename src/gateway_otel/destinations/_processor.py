@@ -8,61 +8,40 @@ another destination.
   application's.
 
 - The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()`.
-- Export failures are counted (`failed_spans`) and logged **once** per destination, as one warning that names the
-  destination and the reason; the exporter's own per-batch log lines are kept out of the application's logs.
-- `shutdown()` waits at most `shutdown_timeout` seconds, whatever the backend does.
+- Export failures are counted (`failed_spans`) and said **once** per destination and cause, naming the destination,
+  the endpoint and the cause in plain words (`_guard`, `_causes`); the exporter's own log lines are held back.
+- The processor also holds its destination's metric reader and log processor, so that the shutdown stops the three
+  signals of every destination at once, within one deadline (`_shutdown`); each part stops only once.
+- `shutdown()` alone waits at most `shutdown_timeout` seconds, whatever the backend does.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .._semconv import without_content
+from ._guard import Guard, Health
 from ._shaping import Shaper
+from ._shutdown import Deadline, Task
 
-logger = logging.getLogger("gateway_otel")
-
-_capture = threading.local()
 _LOW_64 = (1 << 64) - 1
 
 
-class _ExporterLogCapture(logging.Filter):
-    """Holds back the exporter's own log records while one of our destinations exports (on its worker thread)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        records = getattr(_capture, "records", None)
-        if records is None:
-            return True
-        records.append(record.getMessage())
-        return False
-
-
-_FILTER = _ExporterLogCapture()
-
-
-def _capture_exporter_logs() -> None:
-    """Attach the capture filter to every exporter logger known now (filters do not apply to child loggers)."""
-    names = [
-        n for n in logging.root.manager.loggerDict if n.startswith(("opentelemetry.exporter", "opentelemetry.sdk"))
-    ]
-    for name in names:
-        log = logging.getLogger(name)
-        if _FILTER not in log.filters:
-            log.addFilter(_FILTER)
-
-
-def _rewrite(
-    span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None
-) -> ReadableSpan:
+def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None) -> ReadableSpan:
     attributes: Any = without_content(span.attributes or {}) if privacy_mode else span.attributes
     if shaper is not None:
         attributes = shaper(attributes or {}, span.start_time or 0)
@@ -83,11 +62,12 @@ def _rewrite(
 
 
 class _GuardedExporter(SpanExporter):
-    """Counts what leaves the queue, and turns failures into one warning per destination."""
+    """Counts what leaves the queue; its destination's copy of each span; failures said once per cause."""
 
-    def __init__(self, destination: DestinationProcessor, exporter: SpanExporter) -> None:
+    def __init__(self, destination: DestinationProcessor, exporter: SpanExporter, endpoint: str) -> None:
         self._destination = destination
         self._exporter = exporter
+        self.guard = Guard(destination.health, exporter, endpoint)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         destination = self._destination
@@ -95,68 +75,69 @@ class _GuardedExporter(SpanExporter):
         if destination.privacy_mode or destination.resource is not None or destination.shaper is not None:
             rewrite = (destination.privacy_mode, destination.resource, destination.shaper)
             spans = [_rewrite(s, *rewrite) for s in spans]
-        _capture.records = records = []
-        try:
-            result = self._exporter.export(spans)
-        except Exception as exc:
-            records.append(f"{type(exc).__name__}: {exc}")
-            result = SpanExportResult.FAILURE
-        finally:
-            _capture.records = None
-        if result is SpanExportResult.SUCCESS:
+        if self.guard.attempt(lambda: self._exporter.export(spans), lambda r: r is SpanExportResult.SUCCESS):
             destination.exported_spans += len(spans)
-        else:
-            destination.failed_spans += len(spans)
-            destination._warn_once("export failed", records[-1] if records else "the exporter reported a failure")
-        return result
+            return SpanExportResult.SUCCESS
+        destination.failed_spans += len(spans)
+        return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        _capture.records = []
-        try:
-            self._exporter.shutdown()
-        finally:
-            _capture.records = None
+        self.guard.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._exporter.force_flush(timeout_millis)
 
 
 class GuardedMetricExporter(MetricExporter):
-    """A destination's metric exporter: failures counted and logged once, like its spans'."""
+    """A destination's metric exporter: failures counted and said once per cause, like its spans'."""
 
-    def __init__(self, destination: DestinationProcessor, exporter: MetricExporter) -> None:
-        _capture_exporter_logs()
+    def __init__(self, health: Health, exporter: MetricExporter, endpoint: str) -> None:
         super().__init__(
             preferred_temporality=getattr(exporter, "_preferred_temporality", None),
             preferred_aggregation=getattr(exporter, "_preferred_aggregation", None),
         )
-        self._destination = destination
+        self._guard = Guard(health, exporter, endpoint)
         self._exporter = exporter
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        _capture.records = records = []
-        try:
-            result = self._exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            records.append(f"{type(exc).__name__}: {exc}")
-            result = MetricExportResult.FAILURE
-        finally:
-            _capture.records = None
-        if result is not MetricExportResult.SUCCESS:
-            self._destination.failed_metric_exports += 1
-            reason = records[-1] if records else "the exporter reported a failure"
-            self._destination._warn_once("metric export failed", reason)
-        return result
+        ok = self._guard.attempt(
+            lambda: self._exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            lambda r: r is MetricExportResult.SUCCESS,
+        )
+        if not ok:
+            self._guard.health.failed_metric_exports += 1
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._exporter.force_flush(timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        _capture.records = []
-        try:
-            self._exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
-        finally:
-            _capture.records = None
+        self._guard.shutdown()
+
+
+class OnceMetricReader(PeriodicExportingMetricReader):
+    """The SDK's periodic reader, whose second `shutdown()` (the meter provider's, after ours) returns at once and
+    says nothing."""
+
+    _stopping = False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class OnceLogProcessor(BatchLogRecordProcessor):
+    """The SDK's batch log processor, whose second `shutdown()` (the logger provider's, after ours) returns at once."""
+
+    _stopping = False
+
+    def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        super().shutdown()
 
 
 class DestinationProcessor(SpanProcessor):
@@ -175,9 +156,13 @@ class DestinationProcessor(SpanProcessor):
         sampling_rate: float = 1.0,
         resource_attributes: Mapping[str, Any] | None = None,
         shaper: Shaper | None = None,
+        endpoint: str = "",
+        destination_type: str = "",
+        timeout: float = 10.0,
     ) -> None:
-        _capture_exporter_logs()
         self.name = name
+        self.health = Health(name, destination_type, timeout)
+        """This destination's failures, said once per cause, for all its signals."""
         self.shaper = shaper
         """What this destination's backend reads beyond the conventions, added to its copy (`_shaping`)."""
         self.privacy_mode = privacy_mode
@@ -191,16 +176,23 @@ class DestinationProcessor(SpanProcessor):
         self.dropped = 0
         self.exported_spans = 0
         self.failed_spans = 0
-        self.failed_metric_exports = 0
+        self.metric_reader: OnceMetricReader | None = None
+        self.log_processor: OnceLogProcessor | None = None
         self._pending = 0
         self._lock = threading.Lock()
-        self._warned: set[str] = set()
+        self._stopping = False
+        guarded = _GuardedExporter(self, exporter, endpoint)
+        self._spans = guarded.guard
         self._batch = BatchSpanProcessor(
-            _GuardedExporter(self, exporter),
+            guarded,
             max_queue_size=max_queue_size,
             max_export_batch_size=min(max_export_batch_size, max_queue_size),
             schedule_delay_millis=schedule_delay * 1000,
         )
+
+    @property
+    def failed_metric_exports(self) -> int:
+        return self.health.failed_metric_exports
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -216,7 +208,9 @@ class DestinationProcessor(SpanProcessor):
             else:
                 self._pending += 1
         if full:
-            self._warn_once("queue full", f"its queue of {self.max_queue_size} spans is full; spans are dropped")
+            self.health.say_once(
+                "queue full", f"drops spans: its queue of {self.max_queue_size} spans is full", counted="drops"
+            )
             return
         self._batch.on_end(span)
 
@@ -224,25 +218,33 @@ class DestinationProcessor(SpanProcessor):
         with self._lock:
             self._pending = max(0, self._pending - count)
 
-    def _warn_once(self, kind: str, reason: str) -> None:
-        if kind in self._warned:
-            return
-        self._warned.add(kind)
-        logger.warning(
-            "gateway_otel: destination %r: %s (%s). The application is unaffected; further %s are counted, not logged.",
-            self.name,
-            kind,
-            reason,
-            "drops" if kind == "queue full" else "failures",
-        )
+    def shutdown(self, deadline: Deadline | None = None) -> None:
+        """Flush what can be flushed by `deadline` (alone: within `shutdown_timeout` seconds), then stop. Once."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        deadline = deadline or Deadline(self.shutdown_timeout)
+        self._spans.deadline = deadline
+        stopping = threading.Thread(target=self._batch.shutdown, name=f"gateway-otel-spans-{self.name}", daemon=True)
+        stopping.start()
+        stopping.join(deadline.remaining())
+        if stopping.is_alive():
+            self.gave_up(deadline)
 
-    def shutdown(self) -> None:
-        """Flush what can be flushed within `shutdown_timeout` seconds, then stop."""
-        done = threading.Thread(target=self._batch.shutdown, name=f"gateway-otel-shutdown-{self.name}", daemon=True)
-        done.start()
-        done.join(self.shutdown_timeout)
-        if done.is_alive():
-            self._warn_once("shutdown timed out", f"gave up after {self.shutdown_timeout:g} s")
+    def shutdown_tasks(self, deadline: Deadline) -> list[Task]:
+        """Stopping this destination's spans, metrics and log records: run at once by `_shutdown.shut_down`."""
+        self.health.deadline = deadline
+        tasks: list[Task] = [(f"{self.name} spans", lambda: self.shutdown(deadline))]
+        reader, logs = self.metric_reader, self.log_processor
+        if reader is not None:
+            tasks.append((f"{self.name} metrics", lambda: reader.shutdown(timeout_millis=deadline.remaining() * 1000)))
+        if logs is not None:
+            tasks.append((f"{self.name} logs", logs.shutdown))
+        return tasks
+
+    def gave_up(self, deadline: Deadline) -> None:
+        self.health.gave_up(deadline)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         flushing = threading.Thread(target=self._batch.force_flush, daemon=True)
@@ -258,35 +260,3 @@ class DestinationProcessor(SpanProcessor):
             "dropped": self.dropped,
             "sampled_out": self.sampled_out,
         }
-
-
-def _log_without_content(item: Any) -> Any:
-    """A copy of an exported log record (`ReadableLogRecord`, or `LogData` before SDK 1.39) minus content."""
-    import copy
-
-    record = copy.copy(item.log_record)
-    record.attributes = without_content(record.attributes or {})
-    clone = copy.copy(item)
-    object.__setattr__(clone, "log_record", record)
-    return clone
-
-
-def private_log_exporter(exporter: Any) -> Any:
-    """`exporter` for a destination in privacy mode: log records lose their prompt and completion attributes."""
-    return _PrivateLogs(exporter)
-
-
-class _PrivateLogs:
-    """Duck-typed log exporter (the SDK's processors only call these three methods)."""
-
-    def __init__(self, exporter: Any) -> None:
-        self._exporter = exporter
-
-    def export(self, batch: Sequence[Any]) -> Any:
-        return self._exporter.export([_log_without_content(item) for item in batch])
-
-    def shutdown(self) -> None:
-        self._exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return bool(self._exporter.force_flush(timeout_millis))

@@ -2,8 +2,9 @@
 
 They run on their processor's worker thread, like every exporter, so the application's calls never touch SQLite.
 Each exporter has its own connection, opened at its first batch. A batch that cannot be written (the file locked by
-another process for longer than the busy timeout, a full disk, a file that is not a store) raises `StoreUnavailable`
-saying which and why; the `DestinationProcessor` counts it as failed and warns once with that line.
+another process for longer than the busy timeout, a full disk, a file that is not a store) is reported as a failed
+export, and why, in words (`describe`), is logged on `gateway_otel.store`, where the destination's guard reads it
+(`destinations/_guard.py`) and says it once, instead of once per batch.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ from ._config import StoreConfig
 from ._database import BUSY_TIMEOUT
 from ._writer import StoreWriter
 
-logger = logging.getLogger("gateway_otel")
-
-
-class StoreUnavailable(RuntimeError):
-    """The local store could not take a batch; the message says which file and why, in words."""
+logger = logging.getLogger("gateway_otel.store")
 
 
 def describe(error: BaseException, path: Any) -> str:
@@ -51,9 +48,10 @@ class LocalSpanExporter(SpanExporter):
         try:
             self.store.write_spans(spans)
         except (sqlite3.Error, OSError) as error:
-            raise StoreUnavailable(describe(error, self.store.config.path)) from None
+            logger.warning("gateway_otel: %s", describe(error, self.store.config.path))
+            return SpanExportResult.FAILURE
         except RuntimeError as error:  # closed
-            logger.debug("gateway_otel: local store: %s", error)
+            logger.warning("gateway_otel: local store: %s", error)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -81,9 +79,10 @@ def local_log_exporter(config: StoreConfig) -> Any:
             try:
                 self.store.write_logs(batch)
             except (sqlite3.Error, OSError) as error:
-                raise StoreUnavailable(describe(error, self.store.config.path)) from None
+                logger.warning("gateway_otel: %s", describe(error, self.store.config.path))
+                return Result.FAILURE
             except RuntimeError as error:  # closed
-                logger.debug("gateway_otel: local store: %s", error)
+                logger.warning("gateway_otel: local store: %s", error)
                 return Result.FAILURE
             return Result.SUCCESS
 
