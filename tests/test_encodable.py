@@ -192,3 +192,61 @@ def test_a_child_forked_mid_write_stores_its_own_spans_and_exits(tmp_path: Path)
     names = [r[0] for r in conn.execute("SELECT name FROM spans ORDER BY start_ns")]
     assert names == ["chat m 1", "chat m 2", "chat m 3"]
     conn.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX")
+def test_a_child_forked_while_the_queue_is_full_exports_its_own_spans(tmp_path: Path) -> None:
+    """The parent's destination queue is full (its exporter hangs) when it forks: the child's queue is its own and
+    empty, so the child's spans are exported, and it exits promptly."""
+    import os
+    import threading
+
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from gateway_otel.destinations._processor import DestinationProcessor
+
+    parent, release = os.getpid(), threading.Event()
+    out = tmp_path / "child-spans.txt"
+
+    class Exporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            if os.getpid() == parent:
+                release.wait(30)  # the parent's backend hangs: its queue fills up
+            else:
+                with out.open("a") as file:
+                    file.writelines(f"{s.name}\n" for s in spans)
+            return SpanExportResult.SUCCESS
+
+    processor = DestinationProcessor("test", Exporter(), max_queue_size=4, schedule_delay=0.01, shutdown_timeout=2)
+    now = time.time_ns()
+    try:
+        for i in range(12):
+            processor.on_end(_span(i + 1, now + i))
+        deadline = time.monotonic() + 10
+        while processor.dropped == 0 and time.monotonic() < deadline:
+            processor.on_end(_span(100, now))
+        assert processor.dropped > 0  # the parent's queue is full
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for i in range(3):
+                    processor.on_end(_span(200 + i, now))
+                processor.shutdown()
+                code = 0 if processor.dropped == 0 else 2
+            finally:
+                os._exit(code)
+        waited = time.monotonic() + 20
+        while time.monotonic() < waited:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            pytest.fail("the forked child did not exit")
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert out.read_text().splitlines() == ["chat m 200", "chat m 201", "chat m 202"]
+    finally:
+        release.set()
+        processor.shutdown()

@@ -17,7 +17,9 @@ another destination.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -181,6 +183,9 @@ class DestinationProcessor(SpanProcessor):
         self._pending = 0
         self._lock = threading.Lock()
         self._stopping = False
+        if hasattr(os, "register_at_fork"):  # the SDK's batch processor empties its queue in a forked child: so do we
+            reinit = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := reinit()) and method())
         guarded = _GuardedExporter(self, exporter, endpoint)
         self._spans = guarded.guard
         self._batch = BatchSpanProcessor(
@@ -213,6 +218,14 @@ class DestinationProcessor(SpanProcessor):
             )
             return
         self._batch.on_end(span)
+
+    def _after_fork(self) -> None:
+        """A forked child (gunicorn, Celery, multiprocessing) starts with an empty queue of its own: the parent's
+        count of queued spans would otherwise make it drop every span it makes, for its whole life. Its counts
+        (`stats()`) are its own too."""
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.dropped = self.exported_spans = self.failed_spans = self.sampled_out = 0
 
     def _released(self, count: int) -> None:
         with self._lock:
