@@ -259,7 +259,8 @@ EXPORTER_HEADERS = {
 
 @pytest.mark.parametrize(
     "argv",
-    [["destinations", "list"], ["destinations", "list", "--json"], ["destinations", "get", "otlp"], ["doctor"]],
+    [["destinations", "list"], ["destinations", "list", "--json"], ["destinations", "get", "otlp"], ["doctor"],
+     ["destinations", "test"]],
 )
 def test_the_cli_masks_every_exporter_header_and_url_credential(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -276,4 +277,5 @@ def test_the_cli_masks_every_exporter_header_and_url_credential(
     out, err = capsys.readouterr()
     assert "otel.example" in out + err  # the destination is shown...
     assert "SENTINEL" not in out + err  # ...without any of its credentials
-    assert "****" in out + err
+    if argv[-1] != "test":  # the configuration shown, credentials masked (a probe's line names only host and port)
+        assert "****" in out + err
