@@ -157,6 +157,20 @@ def test_any_response_value_gives_encodable_attributes(text: str, number: int) -
     encode_spans([span]).SerializeToString()
 
 
+def _exit_code_of(pid: int, within: float = 20.0) -> int:
+    """The forked child's exit code; the test fails (and the child is killed) when it has not exited `within` s."""
+    import os
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)  # polling a child's exit, not timing anything
+    os.kill(pid, 9)
+    pytest.fail("the forked child did not exit")
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX")
 def test_a_child_forked_mid_write_stores_its_own_spans_and_exits(tmp_path: Path) -> None:
     """The parent holds the store's lock (a write in progress) when it forks: the child writes through a lock and a
@@ -176,16 +190,7 @@ def test_a_child_forked_mid_write_stores_its_own_spans_and_exits(tmp_path: Path)
                 code = 0
             finally:
                 os._exit(code)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        pytest.fail("the forked child did not exit")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _exit_code_of(pid) == 0
     writer.write_spans([_span(3, now + 2)])  # the parent's own connection still works
     writer.close()
     conn = sqlite3.connect(tmp_path / "t.db")
@@ -236,16 +241,7 @@ def test_a_child_forked_while_the_queue_is_full_exports_its_own_spans(tmp_path: 
                 code = 0 if processor.dropped == 0 else 2
             finally:
                 os._exit(code)
-        waited = time.monotonic() + 20
-        while time.monotonic() < waited:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, 9)
-            pytest.fail("the forked child did not exit")
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert _exit_code_of(pid) == 0
         assert out.read_text().splitlines() == ["chat m 200", "chat m 201", "chat m 202"]
     finally:
         release.set()

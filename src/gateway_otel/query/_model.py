@@ -26,6 +26,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def total_tokens(input_tokens: int | None, output_tokens: int | None) -> int | None:
+    """Input plus output tokens; None when neither is known (not 0: "no usage reported" is not "no tokens")."""
+    if input_tokens is None and output_tokens is None:
+        return None
+    return (input_tokens or 0) + (output_tokens or 0)
+
+
 @dataclass(frozen=True)
 class SpanRow:
     """One span as read back from a backend; the LLM fields are lifted out of the attributes."""
@@ -55,9 +62,7 @@ class SpanRow:
 
     @property
     def total_tokens(self) -> int | None:
-        if self.input_tokens is None and self.output_tokens is None:
-            return None
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
+        return total_tokens(self.input_tokens, self.output_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable({**asdict(self), "total_tokens": self.total_tokens})

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._semconv import INPUT_MESSAGES, OUTPUT_MESSAGES
 from ._metrics import is_inference
-from ._model import SpanRow
+from ._model import SpanRow, total_tokens
 from ._openobserve import column
 
 __all__ = ["TraceSummary", "answer_text", "error_type", "matches", "prompt_text", "root_of", "summarize"]
@@ -44,9 +44,7 @@ class TraceSummary:
 
     @property
     def total_tokens(self) -> int | None:
-        if self.input_tokens is None and self.output_tokens is None:
-            return None
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
+        return total_tokens(self.input_tokens, self.output_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {
