@@ -246,3 +246,22 @@ def test_a_child_forked_while_the_queue_is_full_exports_its_own_spans(tmp_path: 
     finally:
         release.set()
         processor.shutdown()
+
+
+def test_a_span_otlp_cannot_encode_is_left_out_and_its_batch_sent(tmp_path: Path) -> None:
+    """Another library's span OTLP cannot encode (a lone surrogate in its name; the SDK skips a bad attribute alone,
+    not a bad name) in the same batch as four good ones: the four reach the collector, the one is counted."""
+    from otlp_receiver import OtlpReceiver, decode_spans
+
+    with OtlpReceiver() as receiver:
+        providers = gateway_otel.configure(
+            "otlp", environ={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}, set_global=False
+        )
+        tracer = providers.tracer_provider.get_tracer("another-library")
+        for i in range(5):
+            with tracer.start_as_current_span(f"work {i}" + ("\ud800" if i == 2 else "")):
+                pass
+        providers.shutdown()
+    received = [s["name"] for p, _, b in receiver.requests if p == "/v1/traces" for s in decode_spans(b)]
+    assert sorted(received) == ["work 0", "work 1", "work 3", "work 4"]
+    assert providers.stats()["otlp"] == {"exported": 4, "failed": 0, "dropped": 0, "sampled_out": 0, "unencodable": 1}

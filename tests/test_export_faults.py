@@ -93,7 +93,7 @@ def test_a_healthy_backend_gets_every_span(sim: Any) -> None:
             gateway_otel.uninstrument()
         providers.shutdown()
         paths = [path for path, _, _ in receiver.requests]
-    assert providers.stats() == {"otlp": {"exported": 5, "failed": 0, "dropped": 0, "sampled_out": 0}}
+    assert providers.stats() == {"otlp": {"exported": 5, "failed": 0, "dropped": 0, "sampled_out": 0, "unencodable": 0}}
     assert "/v1/traces" in paths and "/v1/metrics" in paths
     assert providers.destinations[0].logs_endpoint == f"{receiver.url}/v1/logs"
 

@@ -157,7 +157,7 @@ def test_real_calls_are_stored_as_exact_rows(local: Any, sim: GatewaySimulator) 
     assert [r["ttft_ms"] for r in (stored[0], stored[1], stored[3])] == [None, None, None]
     assert stored[3]["status_message"] == exported[3].status.description
     assert stored[3]["status_message"].startswith("429: Error code: 429 - ")
-    assert providers.stats()["local"] == {"exported": 4, "failed": 0, "dropped": 0, "sampled_out": 0}
+    assert providers.stats()["local"] == {"exported": 4, "failed": 0, "dropped": 0, "sampled_out": 0, "unencodable": 0}
 
 
 def test_file_is_wal_with_indexes(local: Any, sim: GatewaySimulator) -> None:

@@ -63,6 +63,17 @@ def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None, 
     )
 
 
+def _encodable(span: ReadableSpan) -> bool:
+    """Whether OTLP can encode `span` (checked only after an export raised)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    try:
+        encode_spans([span]).SerializeToString()
+    except Exception:
+        return False
+    return True
+
+
 class _GuardedExporter(SpanExporter):
     """Counts what leaves the queue; its destination's copy of each span; failures said once per cause."""
 
@@ -77,11 +88,31 @@ class _GuardedExporter(SpanExporter):
         if destination.privacy_mode or destination.resource is not None or destination.shaper is not None:
             rewrite = (destination.privacy_mode, destination.resource, destination.shaper)
             spans = [_rewrite(s, *rewrite) for s in spans]
-        if self.guard.attempt(lambda: self._exporter.export(spans), lambda r: r is SpanExportResult.SUCCESS):
-            destination.exported_spans += len(spans)
+        batch = list(spans)
+        if self.guard.attempt(lambda: self._send(batch), lambda r: r is SpanExportResult.SUCCESS):
+            destination.exported_spans += len(batch)
             return SpanExportResult.SUCCESS
-        destination.failed_spans += len(spans)
+        destination.failed_spans += len(batch)
         return SpanExportResult.FAILURE
+
+    def _send(self, batch: list[ReadableSpan]) -> SpanExportResult:
+        """Export `batch`; when the encoder refuses one of its spans (a value another library put on a span that
+        OTLP cannot carry: a lone surrogate, an integer beyond int64), export the others without it, not none."""
+        error: Exception | None = None
+        try:
+            result = self._exporter.export(batch)
+        except (ValueError, TypeError, OverflowError) as raised:  # an exporter that lets the encoder's error through
+            result, error = None, raised
+        if result is SpanExportResult.SUCCESS:
+            return result
+        kept = [span for span in batch if _encodable(span)]  # on the failure path only: a few ms per 512 spans
+        if len(kept) == len(batch):
+            if error is not None:
+                raise error  # not a value of a span: the guard says why
+            return result  # the backend's failure, not the batch's
+        self._destination.unencodable += len(batch) - len(kept)
+        batch[:] = kept
+        return self._exporter.export(kept) if kept else SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         self.guard.shutdown()
@@ -176,6 +207,8 @@ class DestinationProcessor(SpanProcessor):
         self.max_queue_size = max_queue_size
         self.shutdown_timeout = shutdown_timeout
         self.dropped = 0
+        self.unencodable = 0
+        """Spans left out of their batch because OTLP could not encode a value of theirs (the rest were sent)."""
         self.exported_spans = 0
         self.failed_spans = 0
         self.metric_reader: OnceMetricReader | None = None
@@ -225,7 +258,7 @@ class DestinationProcessor(SpanProcessor):
         (`stats()`) are its own too."""
         self._lock = threading.Lock()
         self._pending = 0
-        self.dropped = self.exported_spans = self.failed_spans = self.sampled_out = 0
+        self.dropped = self.exported_spans = self.failed_spans = self.sampled_out = self.unencodable = 0
 
     def _released(self, count: int) -> None:
         with self._lock:
@@ -266,10 +299,12 @@ class DestinationProcessor(SpanProcessor):
         return not flushing.is_alive()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for this destination: spans exported, failed to export, and dropped at the queue."""
+        """Counters for this destination: spans exported, failed to export, dropped at the queue, left out by
+        sampling, and left out of a batch because OTLP could not encode them."""
         return {
             "exported": self.exported_spans,
             "failed": self.failed_spans,
             "dropped": self.dropped,
             "sampled_out": self.sampled_out,
+            "unencodable": self.unencodable,
         }
