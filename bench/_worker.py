@@ -272,6 +272,14 @@ def setup_openai_v2(t: Telemetry) -> None:
     )
 
 
+def setup_genai_openai(t: Telemetry) -> None:
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(
+        tracer_provider=t.tracer_provider, meter_provider=t.meter_provider, logger_provider=t.logger_provider
+    )
+
+
 def setup_openllmetry(t: Telemetry) -> None:
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
@@ -459,6 +467,7 @@ SETUPS: dict[str, Callable[[Telemetry], None]] = {
     "gateway_otel": setup_gateway_otel,
     "openinference": setup_openinference,
     "openai_v2": setup_openai_v2,
+    "genai_openai": setup_genai_openai,
     "openllmetry": setup_openllmetry,
     "openlit": setup_openlit,
     "gateway_otel_no_metrics": setup_gateway_otel_no_metrics,

@@ -100,6 +100,15 @@ CONFIGS: tuple[Config, ...] = (
         "`httpx` installed next to openai 3's `httpx2` (2.4b0 imports it), `opentelemetry-util-genai<1.2b0`",
     ),
     Config(
+        "genai-openai",
+        "genai-openai",
+        "genai_openai",
+        3,
+        ("openai>=3,<4", OTEL_SDK, "opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai>=1.3b0"),
+        "peer",
+        "the official successor of openai-v2; its `opentelemetry-util-genai>=1.3` pin conflicts with openai-v2's",
+    ),
+    Config(
         "openllmetry",
         "openllmetry",
         "openllmetry",
