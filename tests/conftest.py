@@ -24,6 +24,7 @@ import gateway_otel
 # get its own "session" instance (Phoenix started four times, the LiteLLM proxy twice).
 from e2e_support import litellm_proxy  # noqa: F401
 from gateway_otel import _internal
+from gateway_otel._secrets import is_credential_name
 from gateway_otel.simulator import GatewaySimulator, http_client
 from phoenix_server import phoenix  # noqa: F401
 
@@ -66,6 +67,13 @@ class Captured:
                 for metric in scope.metrics:
                     out.setdefault(metric.name, []).extend(metric.data.data_points)
         return out
+
+
+@pytest.fixture(autouse=True)
+def _credential_names_afresh() -> None:
+    """Each test asks the credential-name rule itself, not the cache an earlier test filled: mutation testing
+    (bench/mutate.py) runs a changed rule against the tests it saw reach the rule."""
+    is_credential_name.cache_clear()
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ from gateway_otel.instrumentation._content import (
     openinference_messages,
 )
 from gateway_otel.instrumentation._endpoints import find_endpoint
-from gateway_otel.instrumentation._response import map_chat, map_responses, map_usage
+from gateway_otel.instrumentation._response import (
+    ResponseRecord,
+    Usage,
+    int64,
+    map_chat,
+    map_responses,
+    map_usage,
+)
 
 
 @pytest.mark.parametrize(
@@ -133,6 +140,54 @@ def test_usage_mapping_never_invents_values() -> None:
     assert usage is not None
     assert (usage.input_tokens, usage.output_tokens, usage.cost, usage.is_byok) == (3, None, None, None)
     assert map_usage(None) is None
+
+
+CHAT_USAGE = {  # OpenRouter's, every field a different number
+    "prompt_tokens": 100,
+    "completion_tokens": 20,
+    "total_tokens": 120,
+    "prompt_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 10, "audio_tokens": 5},
+    "completion_tokens_details": {"reasoning_tokens": 7, "audio_tokens": 3},
+    "cost": 0.0123,
+    "is_byok": True,
+    "cost_details": {
+        "upstream_inference_cost": 0.02,
+        "upstream_inference_prompt_cost": 0.015,
+        "upstream_inference_completions_cost": 0.005,
+    },
+}
+RESPONSES_USAGE = {
+    "input_tokens": 100,
+    "output_tokens": 20,
+    "total_tokens": 120,
+    "input_tokens_details": {"cached_tokens": 30, "audio_tokens": 5},
+    "output_tokens_details": {"reasoning_tokens": 7, "audio_tokens": 3},
+    "cost": 0.0123,
+}
+
+
+def test_usage_mapping_reads_every_count_and_cost_of_both_shapes() -> None:
+    from openai.types import CompletionUsage
+
+    chat = Usage(100, 20, 120, 30, 10, 7, 5, 3, 0.0123, True, 0.02, 0.015, 0.005)
+    assert map_usage(CHAT_USAGE) == map_usage(CompletionUsage.model_validate(CHAT_USAGE)) == chat
+    assert map_usage(RESPONSES_USAGE) == Usage(100, 20, 120, 30, None, 7, 5, 3, 0.0123)
+
+
+def test_a_record_is_cleaned_to_what_otlp_and_sqlite_can_carry() -> None:
+    record = ResponseRecord(id="gen-\ud800", error_code=2**63, error_message=42, usage=Usage(input_tokens=-(2**64)))
+    record.clean()
+    assert (record.id, record.error_code, record.error_message) == ("gen-\ufffd", None, "42")
+    assert record.usage == Usage()
+    kept = ResponseRecord(error_code=429, error_message="rate limited").clean()
+    assert (kept.error_code, kept.error_message) == (429, "rate limited")
+    assert ResponseRecord(error_code="bad-\ud800").clean().error_code == "bad-\ufffd"
+    assert ResponseRecord(error_code=True).clean().error_code is True
+
+
+def test_int64_keeps_its_bounds_and_drops_what_is_beyond() -> None:
+    assert [int64(v) for v in (-(2**63), 2**63 - 1, "x", 1.5)] == [-(2**63), 2**63 - 1, "x", 1.5]
+    assert int64(-(2**63) - 1) is None and int64(2**63) is None
 
 
 def test_chat_mapping_reads_dicts_and_skips_content_when_not_captured() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import openai
@@ -23,7 +24,16 @@ except ImportError:  # pragma: no cover
     from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogs  # type: ignore[attr-defined,no-redef]
 
 from conftest import OPENROUTER_URL, Captured
-from gateway_otel._secrets import REDACTED, Scrubber, is_credential_name, redact
+from gateway_otel._secrets import (
+    REDACTED,
+    Scrubber,
+    _credential_fields,
+    credential_values,
+    is_credential_name,
+    mask,
+    redact,
+    url_without_credentials,
+)
 from gateway_otel.simulator import GatewaySimulator, SimulatedResponse, http_client
 from gateway_otel.store import LocalSpanExporter, StoreConfig, local_log_exporter
 
@@ -144,7 +154,7 @@ CREDENTIAL_FIELDS = [
     "access_token", "refresh_token", "id_token", "authToken", "sessionToken", "sas_token", "sas",
     "azure_ad_token", "vertex_credentials", "credentials", "password", "passwd", "pwd", "passphrase",
     "Authorization", "auth", "bearer", "cookie", "Cookie", "signature", "jwt", "secret", "webhook_secret",
-    "x-goog-api-key", "dd-api-key", "ssh_key", "encryption_key", "hf_token",
+    "x-goog-api-key", "dd-api-key", "ssh_key", "encryption_key", "hf_token", "api_keys",
 ]  # fmt: skip
 ORDINARY_FIELDS = [
     "prompt_cache_key", "max_tokens", "max_completion_tokens", "max_output_tokens", "top_k", "top_p",
@@ -192,7 +202,7 @@ def test_ordinary_parameters_pass_through_the_parameters(name: str) -> None:
     assert json.loads(safe_json({name: "plain value 12"})) == {name: "plain value 12"}
 
 
-@pytest.mark.parametrize("name", ORDINARY_FIELDS)
+@pytest.mark.parametrize("name", [*ORDINARY_FIELDS, "", "--"])
 def test_ordinary_parameters_are_not_credentials(name: str) -> None:
     assert not is_credential_name(name)
 
@@ -279,3 +289,132 @@ def test_the_cli_masks_every_exporter_header_and_url_credential(
     assert "SENTINEL" not in out + err  # ...without any of its credentials
     if argv[-1] != "test":  # the configuration shown, credentials masked (a probe's line names only host and port)
         assert "****" in out + err
+
+
+# --- each rule alone (mutation testing, `bench/mutate.py secrets`, found them checked only in passing) -------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Bearer abcdefghijklmnop7890", "Bearer ****7890"),
+        ("bearer abcdefghijklmnop7890", "bearer ****7890"),
+        ("abcdefghijklmnop", "****mnop"),  # 16 characters: the last 4 shown
+        ("abcdefghijklmno", "****"),  # 15: none
+        ("Bearer abcdefghijklmno", "Bearer ****"),
+        ("Bearer part-one part-two-abcdefgh", "Bearer ****efgh"),  # the scheme is the first word only
+        ("user pass-abcdefghijklmnop", "****mnop"),  # not a scheme: all of it is the secret
+        ("pk-l...EfGh", "pk-l...EfGh"),  # already masked (OpenRouter's own)
+    ],
+)
+def test_mask_shows_a_known_scheme_and_the_last_four_of_a_long_secret(value: str, shown: str) -> None:
+    assert mask(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "dropped", "kept", "masked"),
+    [
+        (
+            "https://user:pw-SENTINEL@otel.example:4318/v1?token=abc",
+            "https://otel.example:4318/v1",
+            "https://otel.example:4318/v1?token=abc",
+            "https://otel.example:4318/v1?****",
+        ),
+        ("https://a@b:pw-SENTINEL@otel.example/v1", *["https://otel.example/v1"] * 3),  # an @ in the password
+        ("https://otel.example/v1", *["https://otel.example/v1"] * 3),  # no query: nothing to mask
+        # not parseable (an unclosed IPv6 bracket), no scheme, no host: cut by the shape of user-info and query
+        ("http://user:pw-SENTINEL@[::1/v1?t=SENTINEL?x=1", "http://[::1/v1", *["http://[::1/v1?****"] * 2),
+        ("user:pw-SENTINEL@otel.example:4318?t=SENTINEL", "otel.example:4318", *["otel.example:4318?****"] * 2),
+        ("//user:pw-SENTINEL@otel.example/v1?t=SENTINEL", "//otel.example/v1", *["//otel.example/v1?****"] * 2),
+        ("otel.example:4318/v1", *["otel.example:4318/v1"] * 3),
+    ],
+)
+def test_url_without_credentials(url: str, dropped: str, kept: str, masked: str) -> None:
+    shown = [url_without_credentials(url, query=query) for query in ("drop", "keep", "mask")]
+    assert shown == [dropped, kept, masked]
+    assert url_without_credentials(url) == dropped
+
+
+def test_an_endpoint_without_a_scheme_is_refused_without_its_credentials() -> None:
+    from gateway_otel._env import parse_url
+    from gateway_otel._errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", "user:pw-SENTINEL@otel.example:4318/v1?token=SENTINEL")
+    assert str(caught.value).startswith("OTEL_EXPORTER_OTLP_ENDPOINT='otel.example:4318/v1?****' is not valid")
+
+
+COOKIES = "session=ck-12345678;theme=dark-mode-1; pad=YWJjZGVmZ2g="  # one cookie without a space, one padded
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        ("Bearer abcdefgh12", ["Bearer abcdefgh12", "abcdefgh12"]),
+        ("Token  abc defgh123", ["Token  abc defgh123", "abc defgh123"]),  # all that follows the scheme
+        ("abcdefgh", ["abcdefgh"]),  # 8 characters: searched for
+        ("abcdefg", []),  # 7: not
+        (COOKIES, [COOKIES, "pad=YWJjZGVmZ2g=", "ck-12345678", "dark-mode-1", "YWJjZGVmZ2g="]),
+    ],
+)
+def test_the_secret_parts_of_a_credential_header(value: str, parts: list[str]) -> None:
+    assert credential_values(value) == parts
+
+
+def test_a_longer_secret_is_replaced_before_one_it_contains() -> None:
+    """`zyxwvuts` sorts after the longer secret that contains it: replaced first, it would leave `abc-` and `-long`."""
+    assert Scrubber(["zyxwvuts", "abc-zyxwvuts-long"])("a abc-zyxwvuts-long b") == f"a {REDACTED} b"
+
+
+def test_the_credentials_of_a_call_are_scrubbed_whatever_their_shape() -> None:
+    """The client's key and Azure AD token, its default headers, the request's headers and the body's credential
+    fields, none shaped like a known credential: each replaced; the other headers and fields stay readable."""
+    client = SimpleNamespace(
+        api_key="plain-key-0001",
+        _azure_ad_token="plain-token-0002",
+        _custom_headers={"X-Api-Key": "hdr-key-0003", "x-trace": "trace-id-0004", "Authorization": SimpleNamespace()},
+    )
+    headers = {"x-request-id": "request-0005", "cookie": "a=cookie-0006"}
+    body = {
+        "model": "model-name-0007",
+        "api_key": "body-key-0008",
+        "client_secret": "body-secret-0009",
+        "logit_bias": {50256: "bias-value-0010"},
+        "nested": [{"token": "body-tok-0011"}],
+    }
+    scrub = Scrubber.of_call(client, headers, body)
+    secrets = ["0001", "0002", "0003", "0006", "0008", "0009", "0011"]
+    ordinary = ["trace-id-0004", "request-0005", "model-name-0007", "bias-value-0010"]
+    text = " ".join([client.api_key, client._azure_ad_token, "hdr-key-0003", "cookie-0006", "body-key-0008",
+                     "body-secret-0009", "body-tok-0011", *ordinary])  # fmt: skip
+    assert scrub(text) == " ".join([REDACTED] * len(secrets) + ordinary)
+
+
+def _nested(depth: int, kind: type) -> Any:
+    """A credential field in the mapping `depth` levels of `kind` (dict or list) below the body."""
+    value: Any = {"api_key": "deep-key-SENTINEL"}
+    for _ in range(depth):
+        value = {"a": value} if kind is dict else [value]
+    return value
+
+
+@pytest.mark.parametrize("kind", [dict, list])
+def test_a_body_is_searched_32_levels_deep_and_a_cycle_ends(kind: type) -> None:
+    assert list(_credential_fields(_nested(32, kind))) == ["deep-key-SENTINEL"]
+    assert list(_credential_fields(_nested(33, kind))) == []
+    cycle: Any = {"api_key": "cycle-key-SENTINEL"}
+    cycle["self"] = cycle if kind is dict else [cycle]
+    assert set(_credential_fields(cycle)) == {"cycle-key-SENTINEL"}  # found once per level, 33 levels
+
+
+def test_an_empty_credential_field_stays_empty() -> None:
+    """Nothing to hide in an empty or null field: it says no credential was sent; any other value is replaced."""
+    body = {"api_key": "", "token": None, "password": 0, "secret": ["x"]}
+    assert redact(body) == {"api_key": "", "token": None, "password": REDACTED, "secret": REDACTED}
+
+
+def test_the_parameters_are_encodable() -> None:
+    """A lone surrogate in a parameter (JSON can carry one) would fail the export of the whole batch."""
+    from gateway_otel.instrumentation._attributes import safe_json
+
+    assert safe_json({"note": "caf\ud800", "api_key": "k\ud800"}) == f'{{"note":"caf\ufffd","api_key":"{REDACTED}"}}'

@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-_USER_INFO = re.compile(r"//[^/?#]*@")
+_USER_INFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+"""What may be `user:password@` at the start of a URL's authority, with or without `scheme://` before it."""
 
 MIN_LENGTH_FOR_TAIL = 16
 """Secrets shorter than this show no characters at all: four of twelve would give away a third of it."""
@@ -53,17 +54,24 @@ def mask(value: object) -> str:
 
 def url_without_credentials(url: str, *, query: str = "drop") -> str:
     """`url` without its `user:password@` part; its query string dropped (`query="drop"`), kept (`"keep"`) or
-    masked (`"mask"`, shown as `?****`), since a query may carry a token too."""
+    masked (`"mask"`, shown as `?****`), since a query may carry a token too. A value that is not `scheme://host`
+    (a setting's typo, shown in its error) loses the same parts by their shape."""
     try:
         parts = urlsplit(url)
-    except ValueError:  # not parseable (`http://u:p@[::1`): cut what could be credentials by their shape
-        kept = _USER_INFO.sub("//", url)
-        return kept.split("?", 1)[0] + ("?****" if query != "drop" and "?" in kept else "")
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:  # not parseable: `http://u:p@[::1`
+        return _by_shape(url, query)
+    if not parts.scheme or not parts.netloc:  # not `scheme://host`: `user:pw@host:4318`, `host/?token=...`
+        return _by_shape(url, query)
+    netloc = parts.netloc.rpartition("@")[2]
     kept = parts.query if query == "keep" else ("****" if query == "mask" and parts.query else "")
     return urlunsplit((parts.scheme, netloc, parts.path, kept, ""))
+
+
+def _by_shape(url: str, query: str) -> str:
+    """A URL `urlsplit` cannot read as `scheme://host`, without what could be user-info or a query by their shape
+    (its query is masked unless dropped: there is no telling where it ends)."""
+    base, mark, _ = _USER_INFO.sub(r"\1", url).partition("?")
+    return base + ("?****" if mark and query != "drop" else "")
 
 
 # --- what is a credential ------------------------------------------------------------------------------------------
@@ -83,8 +91,7 @@ _KEY_NAMES_THAT_ARE_NOT_CREDENTIALS = frozenset({"promptcachekey", "cachekey", "
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-@lru_cache(maxsize=1024)
-def is_credential_name(name: str) -> bool:
+def _is_credential_name(name: str) -> bool:
     """Whether a field or header called `name` holds a credential: one of its words (split at `_`, `-`, `.` and
     camelCase) is a credential word, or it ends in `key` (`api_key`, `openrouter_key`, `x-api-key`, `key`)."""
     words = [w.lower() for w in _WORD.findall(name)]
@@ -97,6 +104,11 @@ def is_credential_name(name: str) -> bool:
         return True
     pairs = {a + b for a, b in itertools.pairwise(words)}
     return any(w in _CREDENTIAL_WORDS for w in words) or bool(pairs & _CREDENTIAL_WORDS)
+
+
+is_credential_name = lru_cache(maxsize=1024)(_is_credential_name)
+"""`_is_credential_name`, cached: a body's field names repeat call after call. (Wrapped, not decorated, so that
+mutation testing, `bench/mutate.py`, reaches the function.)"""
 
 
 _SHAPES = re.compile(
@@ -149,7 +161,7 @@ def credential_values(value: str) -> list[str]:
     and each cookie's value."""
     parts = [value.strip()]
     _, space, token = parts[0].partition(" ")
-    if space and token.strip():
+    if space:  # the value is stripped: a token follows its space
         parts.append(token.strip())
     if "=" in value:
         parts += [item.partition("=")[2].strip() for item in value.split(";")]
@@ -191,7 +203,7 @@ class Scrubber:
 
 
 def _credential_fields(value: Any, depth: int = 0) -> Iterable[str]:
-    """The string values of credential-named fields in a request body, at any depth (bounded against cycles)."""
+    """The string values of credential-named fields in a request body, down to 32 levels (a cycle ends there)."""
     if depth > 32:
         return
     if isinstance(value, Mapping):

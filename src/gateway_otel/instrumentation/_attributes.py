@@ -91,7 +91,7 @@ def safe_json(value: Any) -> str:
     encoded = _JSON.encode(value)
     if _MAY_HOLD_CREDENTIAL.search(encoded) is not None:
         encoded = _JSON.encode(_secrets.redact(value))
-    return encoded if encoded.isascii() else encodable(encoded)
+    return encodable(encoded)
 
 
 def _number(value: Any) -> bool:

@@ -298,7 +298,7 @@ class Invocation:
 
     def _clean(self, value: Any, limit: int) -> str:
         """Scrubbed, then cut: a credential straddling the cut would otherwise survive in part."""
-        return as_text(self._scrub(value if isinstance(value, str) else str(value)), limit)
+        return as_text(self._scrub(str(value)), limit)
 
     def _record_metrics(
         self, duration: float, record: ResponseRecord | None, error: str | None, stream: StreamState | None

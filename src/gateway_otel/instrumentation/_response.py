@@ -58,10 +58,8 @@ class ResponseRecord:
         self.upstream_provider = _text(self.upstream_provider)
         if self.finish_reasons:
             self.finish_reasons = [_text(reason) for reason in self.finish_reasons]
-        if isinstance(self.error_code, str):
-            self.error_code = encodable(self.error_code)
-        elif isinstance(self.error_code, int) and not isinstance(self.error_code, bool):
-            self.error_code = int64(self.error_code)
+        code = self.error_code
+        self.error_code = encodable(code) if isinstance(code, str) else int64(code)
         if self.error_message is not None and not isinstance(self.error_message, str):
             self.error_message = str(self.error_message)
         usage = self.usage

@@ -8,6 +8,8 @@ resource as JSON.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +112,38 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
     if create:
-        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode != "wal":
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect before the first table
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        with transaction(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        try:
+            with _PREPARING:  # this process's writers (spans, logs) opening a new store at once take turns
+                _prepare(conn, time.monotonic() + BUSY_TIMEOUT)
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+_PREPARING = threading.Lock()
+
+
+def _prepare(conn: sqlite3.Connection, deadline: float) -> None:
+    """WAL and the schema. Switching the journal mode takes the file's exclusive lock and SQLite's busy timeout does
+    not cover it: while another process's connection holds the file, it is tried again until `deadline`."""
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect before the first table
+                conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)  # another process is opening or writing the same new file
+    conn.execute("PRAGMA synchronous = NORMAL")
+    with transaction(conn):
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
 class transaction:

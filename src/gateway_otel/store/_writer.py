@@ -141,32 +141,27 @@ def prune(conn: sqlite3.Connection, config: StoreConfig, now_ns: int | None = No
     if config.max_age_seconds is not None:
         cutoff = now_ns - int(config.max_age_seconds * 1e9)
         with transaction(conn):
-            dropped += conn.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)).rowcount
+            dropped = conn.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)).rowcount
             conn.execute("DELETE FROM logs WHERE time_ns < ?", (cutoff,))
     if config.max_bytes is not None:
         for _ in range(8):  # each pass removes about the excess plus a tenth, so this ends in one or two
             used = used_bytes(conn)
             if used <= config.max_bytes:
                 break
-            dropped += _drop_oldest(conn, 1 - config.max_bytes * 0.9 / used)
-    if dropped:
-        conn.execute("PRAGMA incremental_vacuum")
+            fraction = 1 - config.max_bytes * 0.9 / used  # above 0.1 and below 1: the data is over its limit
+            with transaction(conn):
+                dropped += _drop_oldest(conn, "spans", "start_ns", fraction)
+                _drop_oldest(conn, "logs", "time_ns", fraction)
+    if dropped:  # run to its end: `execute()` steps this pragma once, which frees one page
+        conn.executescript("PRAGMA incremental_vacuum")
     return dropped
 
 
-def _drop_oldest(conn: sqlite3.Connection, fraction: float) -> int:
-    with transaction(conn):
-        count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-        logs = conn.execute("SELECT count(*) FROM logs").fetchone()[0]
-        if count == 0 and logs == 0:
-            return 0
-        dropped = 0
-        if count:
-            skip = min(count - 1, max(0, math.ceil(count * fraction) - 1))
-            cutoff = conn.execute("SELECT start_ns FROM spans ORDER BY start_ns LIMIT 1 OFFSET ?", (skip,)).fetchone()
-            dropped = conn.execute("DELETE FROM spans WHERE start_ns <= ?", (cutoff[0],)).rowcount
-        if logs:
-            skip = min(logs - 1, max(0, math.ceil(logs * fraction) - 1))
-            cutoff = conn.execute("SELECT time_ns FROM logs ORDER BY time_ns LIMIT 1 OFFSET ?", (skip,)).fetchone()
-            conn.execute("DELETE FROM logs WHERE time_ns <= ?", (cutoff[0],))
-        return dropped
+def _drop_oldest(conn: sqlite3.Connection, table: str, column: str, fraction: float) -> int:
+    """Drop the oldest `fraction` (above 0) of `table`'s rows by `column`, at least one; returns how many."""
+    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if not count:
+        return 0
+    skip = math.ceil(count * fraction) - 1
+    cutoff = conn.execute(f"SELECT {column} FROM {table} ORDER BY {column} LIMIT 1 OFFSET ?", (skip,)).fetchone()[0]
+    return conn.execute(f"DELETE FROM {table} WHERE {column} <= ?", (cutoff,)).rowcount

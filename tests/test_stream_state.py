@@ -1,0 +1,123 @@
+"""The stream state and proxies alone, over a stand-in call: the call is ended once whichever way its stream ends; a
+telemetry bug on a chunk or at the end is logged by its place while the caller's iteration goes on; an interrupted
+sync stream is cancelled; a half-built proxy is collected quietly; the first chunk's event has the first chunk's
+time. (Mutation testing, `bench/mutate.py streams`, found each checked only in passing.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from conftest import Captured, make_client
+from gateway_otel import _internal
+from gateway_otel.instrumentation._accumulate import ChatAccumulator
+from gateway_otel.instrumentation._stream import StreamState, TracedAsyncStream, TracedStream
+
+
+class _Call:
+    """Stands in for the `Invocation`: records how it was ended; `fail` makes `end_stream` raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.ended: list[tuple[str, BaseException | None]] = []
+        self.ended_anyway = 0
+
+    def end_stream(self, state: StreamState, record: Any, outcome: str, exc: BaseException | None) -> None:
+        self.ended.append((outcome, exc))
+        if self.fail:
+            raise RuntimeError("a telemetry bug")
+
+    def end_anyway(self) -> None:
+        self.ended_anyway += 1
+
+
+def _state(call: _Call) -> StreamState:
+    return StreamState(call, ChatAccumulator(False, 100))
+
+
+@pytest.fixture
+def lenient(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Production's handling of internal errors (logged, not raised), with no place reported yet."""
+    monkeypatch.setattr(_internal, "STRICT", False)
+    monkeypatch.setattr(_internal, "_reported", set())
+    caplog.set_level(logging.DEBUG, logger="gateway_otel")
+    return caplog
+
+
+def _reported(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "gateway_otel"]
+
+
+def test_the_call_is_ended_once_however_often_its_stream_ends() -> None:
+    call = _Call()
+    state = _state(call)
+    state.finish("completed")
+    state.finish("closed")
+    state.on_response_closed()
+    assert call.ended == [("completed", None)] and state.outcome == "completed"
+
+
+def test_a_bug_while_ending_is_logged_and_the_call_still_ends(lenient: pytest.LogCaptureFixture) -> None:
+    call = _Call(fail=True)
+    _state(call).finish("completed")
+    assert (call.ended, call.ended_anyway) == ([("completed", None)], 1)
+    assert _reported(lenient) == ["gateway_otel: internal error in stream end; the application's call is unaffected"]
+
+
+def _failing_add(chunk: Any) -> None:
+    raise ValueError("a chunk the accumulator cannot read")
+
+
+def test_a_bug_on_a_chunk_is_logged_and_iteration_goes_on(lenient: pytest.LogCaptureFixture) -> None:
+    async def chunks() -> AsyncIterator[int]:
+        for chunk in (1, 2, 3):
+            yield chunk
+
+    async def read(stream: TracedAsyncStream) -> list[int]:
+        return [chunk async for chunk in stream]
+
+    sync_call, async_call = _Call(), _Call()
+    sync_state, async_state = _state(sync_call), _state(async_call)
+    sync_state.add = async_state.add = _failing_add
+    assert list(TracedStream(iter([1, 2, 3]), sync_state)) == [1, 2, 3]
+    assert asyncio.run(read(TracedAsyncStream(chunks(), async_state))) == [1, 2, 3]
+    assert sync_call.ended == async_call.ended == [("completed", None)]
+    assert (sync_state.chunks, async_state.chunks) == (3, 3)
+    assert _reported(lenient) == [
+        "gateway_otel: internal error in stream chunk; the application's call is unaffected",
+        *["gateway_otel: internal error in stream chunk (repeated)"] * 5,
+    ]
+
+
+def test_an_interrupted_sync_stream_is_cancelled() -> None:
+    def chunks() -> Iterator[int]:
+        yield 1
+        raise KeyboardInterrupt
+
+    call = _Call()
+    stream = TracedStream(chunks(), _state(call))
+    with pytest.raises(KeyboardInterrupt):
+        list(stream)
+    assert call.ended == [("cancelled", None)]
+
+
+def test_a_half_built_proxy_is_collected_quietly() -> None:
+    """A proxy whose `__init__` never ran (it raised) has no state: collecting it must not raise from `__del__`."""
+    TracedStream.__new__(TracedStream).__del__()
+
+
+def test_the_first_chunk_event_has_the_time_the_first_chunk_came(telemetry: Captured, sim: Any) -> None:
+    stream = make_client(sim).chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    next(stream)
+    after_first = time.time_ns()
+    list(stream)
+    span = telemetry.span()
+    [event] = [e for e in span.events if e.name == "gateway.first_chunk"]
+    assert span.start_time is not None and span.start_time <= event.timestamp <= after_first
