@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from ._configure import active, resolve_destinations
 from ._exporters import span_exporter
 from ._guard import capturing, diagnosis
 from ._presets import Destination
+
+logger = logging.getLogger("gateway_otel")
 
 
 def list_destinations(environ: Mapping[str, str] | None = None) -> list[Destination]:
@@ -161,7 +164,8 @@ def _probe_with_exporter(destination: Destination, span: Any, started: float) ->
             seen.append(evidence)
             try:
                 outcome.append(exporter.export([span]) is SpanExportResult.SUCCESS)
-            except Exception as error:
+            except Exception as error:  # any exporter's own error type (requests, urllib3, grpc): the cause to word
+                logger.debug("gateway_otel: probe of %r raised", destination.id, exc_info=True)
                 evidence.append(error)
 
     sending = threading.Thread(target=send, name="gateway-otel-probe", daemon=True)

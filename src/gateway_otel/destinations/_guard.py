@@ -219,6 +219,7 @@ class Guard:
             try:
                 ok = succeeded(send())
             except Exception as error:  # the HTTP exporters of SDK < 1.3x raise on a refused connection
+                logger.debug("gateway_otel: destination %r: its exporter raised", health.name, exc_info=True)
                 evidence.append(error)
                 ok = False
             finally:

@@ -17,6 +17,7 @@ another destination.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -39,6 +40,8 @@ from .._semconv import without_content
 from ._guard import Guard, Health
 from ._shaping import Shaper
 from ._shutdown import Deadline, Task
+
+logger = logging.getLogger("gateway_otel")
 
 _LOW_64 = (1 << 64) - 1
 
@@ -69,7 +72,8 @@ def _encodable(span: ReadableSpan) -> bool:
 
     try:
         encode_spans([span]).SerializeToString()
-    except Exception:
+    except (ValueError, TypeError, OverflowError):  # a lone surrogate (UnicodeEncodeError), an out-of-range number
+        logger.debug("gateway_otel: span %r cannot be encoded as OTLP; left out", span.name, exc_info=True)
         return False
     return True
 

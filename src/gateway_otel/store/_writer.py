@@ -10,6 +10,7 @@ SQLite cannot take) is dropped alone and counted (`dropped`); the rest of its ba
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sqlite3
@@ -25,6 +26,9 @@ from ._rows import log_values, span_values
 
 _BAD_VALUE = (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
 """What one row's value raises (an integer beyond int64, a lone surrogate): that row is dropped, not the batch."""
+logger = logging.getLogger("gateway_otel.store")
+_UNREADABLE = (TypeError, ValueError, OverflowError, AttributeError, KeyError, RecursionError)
+"""What turning one span or record into a row raises for a value it cannot read."""
 PRUNE_INTERVAL = 60.0
 """Seconds between two retention passes of one writer."""
 _INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
@@ -81,7 +85,8 @@ class StoreWriter:
         for item in items:
             try:
                 rows.append(values(item))
-            except Exception:  # one item that cannot become a row is dropped alone
+            except _UNREADABLE:  # one item that cannot become a row (an odd attribute value) is dropped alone
+                logger.debug("gateway_otel: local store: an item could not become a row; dropped", exc_info=True)
                 self.dropped += 1
         return rows
 
