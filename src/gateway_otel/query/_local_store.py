@@ -13,7 +13,7 @@ from typing import Any
 
 from .._env import environment
 from .._errors import QueryError
-from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, StoreConfig, connect, read_path, store_config
+from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, connect, read_path
 from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 
 logger = logging.getLogger("gateway_otel.query")
@@ -86,7 +86,6 @@ class LocalBackend:
 
     def __init__(self, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> None:
         env = environment(environ)  # the environment over `.env`, as the writer reads it
-        config = store_config(env)
         self.stands_in_for: Path | None = None
         if path is not None:
             self.path = Path(path).expanduser()
@@ -94,7 +93,6 @@ class LocalBackend:
             self.path, self.stands_in_for = read_path(env)
             if self.stands_in_for is not None:
                 logger.info("no local store at %s yet: reading the demo's, %s", self.stands_in_for, self.path)
-        self._config = StoreConfig(self.path, config.max_age_seconds, config.max_bytes)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -40,20 +40,26 @@ def describe(error: BaseException, path: Any) -> str:
     return f"the local store {path} cannot be written: {why}"
 
 
+def _stored(store: StoreWriter, write: Callable[[Sequence[Any]], None], batch: Sequence[Any]) -> bool:
+    """Write one batch of spans or log records; False, with why on `gateway_otel.store`, when the store refused it."""
+    try:
+        write(batch)
+    except (sqlite3.Error, OSError) as error:
+        logger.warning("gateway_otel: %s", describe(error, store.config.path))
+        return False
+    except RuntimeError as error:  # closed
+        logger.warning("gateway_otel: local store: %s", error)
+        return False
+    return True
+
+
 class LocalSpanExporter(SpanExporter):
     def __init__(self, config: StoreConfig) -> None:
         self.store = StoreWriter(config)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            self.store.write_spans(spans)
-        except (sqlite3.Error, OSError) as error:
-            logger.warning("gateway_otel: %s", describe(error, self.store.config.path))
-            return SpanExportResult.FAILURE
-        except RuntimeError as error:  # closed
-            logger.warning("gateway_otel: local store: %s", error)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        ok = _stored(self.store, self.store.write_spans, spans)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         self.store.close()
@@ -76,15 +82,7 @@ def local_log_exporter(config: StoreConfig) -> Any:
             self.store = StoreWriter(config)
 
         def export(self, batch: Sequence[Any]) -> Any:
-            try:
-                self.store.write_logs(batch)
-            except (sqlite3.Error, OSError) as error:
-                logger.warning("gateway_otel: %s", describe(error, self.store.config.path))
-                return Result.FAILURE
-            except RuntimeError as error:  # closed
-                logger.warning("gateway_otel: local store: %s", error)
-                return Result.FAILURE
-            return Result.SUCCESS
+            return Result.SUCCESS if _stored(self.store, self.store.write_logs, batch) else Result.FAILURE
 
         def shutdown(self) -> None:
             self.store.close()
