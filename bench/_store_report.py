@@ -63,6 +63,13 @@ def _writes(w: dict[str, Any]) -> str:
     return f"{w['per_s']:,.0f} spans/s ({w['stored']:,} of {w['expected']:,} rows{lost})"
 
 
+def _build(size: dict[str, Any]) -> str:
+    b = size["build"]
+    overall = f"{b['per_s']:,.0f} ({b['processes']}); " if "per_s" in b else "(1); "
+    reused = f" (built {b['age_h']:.1f} h before)" if b["reused"] else ""
+    return f"{overall}{b['clone_per_s']:,.0f} / {b['write_per_s']:,.0f}{reused}"
+
+
 def size_table(sizes: list[dict[str, Any]]) -> list[str]:
     head = [""] + [_count(s["size"]) + " spans" for s in sizes]
     rows: list[tuple[str, Any]] = [
@@ -71,11 +78,8 @@ def size_table(sizes: list[dict[str, Any]]) -> list[str]:
             lambda s: f"{s['size_on_disk']['rows']:,} ({s['rows_24h']:,})",
         ),
         (
-            "building it, 1 process: cloning / `write_spans`",
-            lambda s: (
-                f"{s['build']['clone_per_s']:,.0f} / {s['build']['write_per_s']:,.0f} spans/s"
-                + (f" (built {s['build']['age_h']:.1f} h before)" if s["build"]["reused"] else "")
-            ),
+            "building it: spans/s overall (processes); per process, cloning / `write_spans`",
+            _build,
         ),
         (
             "`write_spans`, 1 process, into a new file",

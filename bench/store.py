@@ -42,14 +42,15 @@ RESOURCE = {"service.name": "store-bench-app"}
 
 
 def package_key() -> dict[str, str]:
-    """The commit of the source tree `gateway_otel` is imported from, and a hash of its uncommitted changes."""
+    """The last commit that changed the source tree `gateway_otel` is imported from, and a hash of its uncommitted
+    changes: what decides the row format and the queries."""
     root = Path(gateway_otel.__file__).resolve().parent
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
-    commit = git("rev-parse", "HEAD")
+    commit = git("log", "-1", "--format=%H", "--", ".")  # the last commit that changed the package, not bench/
     diff = git("diff", "HEAD", "--", ".")
     dirty = hashlib.sha256(diff.encode()).hexdigest()[:8] if diff else ""
     source = str(root)
@@ -58,7 +59,7 @@ def package_key() -> dict[str, str]:
 
 
 def cached_store(
-    factory: SpanFactory, stores: Path, size: int, key: str, max_age_h: float, rebuild: bool
+    factory: SpanFactory, stores: Path, size: int, key: str, max_age_h: float, rebuild: bool, processes: int
 ) -> tuple[Path, dict[str, Any]]:
     """The store of `size` spans for this package version: reused when fresh enough, else built now."""
     path = stores / f"spans-{size}-{key}-g{GENERATOR}.db"
@@ -72,7 +73,7 @@ def cached_store(
         old.unlink()
     stores.mkdir(parents=True, exist_ok=True)
     print(f"building the {size:,}-span store ...", file=sys.stderr, flush=True)
-    meta = {**measure.build_store(factory, path, size), "now_ns": factory.now_ns, "built": time.time()}
+    meta = {**measure.build_store(factory, path, size, processes), "now_ns": factory.now_ns, "built": time.time()}
     meta_path.write_text(json.dumps(meta))
     return path, {**meta, "reused": False, "age_h": 0.0}
 
@@ -99,7 +100,7 @@ def machine() -> dict[str, Any]:
 def measure_size(
     factory: SpanFactory, args: argparse.Namespace, size: int, key: str, writes_done: dict[int, Any]
 ) -> dict[str, Any]:
-    path, build = cached_store(factory, args.stores, size, key, args.max_store_age, args.rebuild)
+    path, build = cached_store(factory, args.stores, size, key, args.max_store_age, args.rebuild, args.build_processes)
     result: dict[str, Any] = {"size": size, "path": str(path), "build": build, "size_on_disk": measure.size_of(path)}
     result["rows_24h"] = measure.count_rows(path, time.time_ns() - DAY_NS)
     writes = min(size, args.write_spans)
@@ -157,6 +158,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stores", type=Path, default=BENCH / ".stores", help="where built stores are cached")
     parser.add_argument("--results", type=Path, default=BENCH / "results", help="where store.md/.json go")
     parser.add_argument("--max-store-age", type=float, default=6.0, help="hours a cached store is reused (6)")
+    parser.add_argument(
+        "--build-processes", type=int, default=2, help="processes that build a store, each a part of it (2)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the stores even when cached")
     parser.add_argument("--write-readme", action="store_true", help="paste the table into bench/README.md")
     args = parser.parse_args(argv)
