@@ -266,7 +266,7 @@ def queries(store: Path, trace_prefix: str, html: Path, metrics: tuple[str, ...]
             [*cli, "metrics", "token_consumption", *path, "--window", "24h", "--by-model"],
         ),
         ("traces --limit 20", [*cli, "traces", *path, "--limit", "20"]),
-        (f"trace {trace_prefix}", [*cli, "trace", trace_prefix, *path]),
+        ("trace <the newest trace's first 8 hex digits>", [*cli, "trace", trace_prefix, *path]),
         ("logs", [*cli, "logs", *path]),
         ("report --window 24h --html FILE", [*cli, "report", *path, "--window", "24h", "--html", str(html)]),
     ]
