@@ -16,6 +16,7 @@ import pytest
 from conftest import Captured, make_client
 from gateway_otel import _internal
 from gateway_otel.instrumentation._accumulate import ChatAccumulator
+from gateway_otel.instrumentation._raw import _RawStreamResponse, _StreamingResponse
 from gateway_otel.instrumentation._stream import StreamState, TracedAsyncStream, TracedStream
 
 
@@ -106,9 +107,11 @@ def test_an_interrupted_sync_stream_is_cancelled() -> None:
     assert call.ended == [("cancelled", None)]
 
 
-def test_a_half_built_proxy_is_collected_quietly() -> None:
-    """A proxy whose `__init__` never ran (it raised) has no state: collecting it must not raise from `__del__`."""
-    TracedStream.__new__(TracedStream).__del__()
+@pytest.mark.parametrize("proxy", [TracedStream, TracedAsyncStream, _RawStreamResponse, _StreamingResponse])
+def test_a_half_built_proxy_is_collected_quietly(proxy: type) -> None:
+    """A proxy whose `__init__` never ran (it raised) has no state: collecting it must not raise from `__del__`
+    (wrapt 2 raises AttributeError for the missing attribute, wrapt 1.x ValueError: both are tested in CI)."""
+    proxy.__new__(proxy).__del__()
 
 
 def test_the_first_chunk_event_has_the_time_the_first_chunk_came(telemetry: Captured, sim: Any) -> None:

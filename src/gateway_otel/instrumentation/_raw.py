@@ -79,7 +79,10 @@ class _ResponseProxy(Proxy):  # type: ignore[misc]
 
     def _self_end_unread(self) -> None:
         """The caller closed or dropped the response: end the span, or the stream read from it."""
-        invocation = getattr(self, "_self_invocation", None)
+        try:
+            invocation = self._self_invocation
+        except (AttributeError, ValueError):  # `__init__` never ran; wrapt 1.x says so with ValueError
+            return
         if invocation is None:
             return
         try:
@@ -95,7 +98,10 @@ class _ResponseProxy(Proxy):  # type: ignore[misc]
             internal_error("raw response end")
 
     def __del__(self) -> None:
-        parsed = getattr(self, "_self_parsed", None)
+        try:
+            parsed = self._self_parsed
+        except (AttributeError, ValueError):  # `__init__` never ran; wrapt 1.x says so with ValueError
+            return
         if parsed is None:
             self._self_end_unread()
 

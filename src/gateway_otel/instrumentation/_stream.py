@@ -135,7 +135,10 @@ class _StreamProxy(Proxy):  # type: ignore[misc]
         return self._self_response
 
     def __del__(self) -> None:
-        state = getattr(self, "_self_state", None)
+        try:
+            state = self._self_state
+        except (AttributeError, ValueError):  # `__init__` never ran; wrapt 1.x says so with ValueError
+            return
         if state is not None and not state.done:
             state.finish(ABANDONED)
 
