@@ -183,11 +183,14 @@ def _metrics(telemetry: Telemetry, args: argparse.Namespace) -> int:
 
 
 def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from ..query._stats import STATS_HEADERS, model_stats, total_stats
+    from ..query._client import summarize
+    from ..query._stats import STATS_HEADERS, stats_from_cells, stats_summary
     from ._views import STATS_ALIGN
 
-    start, end, spans = _all_spans(telemetry, args)
-    stats, total = model_stats(spans), total_stats(spans)
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    query = stats_summary(start, end, project_name=args.project_name)
+    stats, total = stats_from_cells(summarize(telemetry.backend, query))  # in SQL for the local store
     if args.json:
         print_json(
             {
