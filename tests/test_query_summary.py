@@ -65,13 +65,23 @@ def write_store(path: Path, spans: list[dict[str, Any]], buckets: bool = True, f
     for i, s in enumerate(spans, start=first):
         start = _ns(s["offset_us"], s["extra_ns"])
         values = {c: None for c in SPAN_COLUMNS} | {k: v for k, v in s.items() if k in SPAN_COLUMNS}
-        values |= {"trace_id": f"{i:032x}", "span_id": f"{i:016x}", "name": "chat", "start_ns": start,
-                   "end_ns": start + int(s["duration_ms"] * 1e6), "attributes": "{}", "events": "[]", "resource": "{}"}
+        values |= {
+            "trace_id": f"{i:032x}",
+            "span_id": f"{i:016x}",
+            "name": "chat",
+            "start_ns": start,
+            "end_ns": start + int(s["duration_ms"] * 1e6),
+            "attributes": "{}",
+            "events": "[]",
+            "resource": "{}",
+        }
         if buckets:
             values |= {"latency_bucket": value_bucket(s["duration_ms"]), "ttft_bucket": value_bucket(s["ttft_ms"])}
         rows.append(tuple(values[c] for c in SPAN_COLUMNS))
     conn.execute("BEGIN")
-    conn.executemany(f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})", rows)
+    conn.executemany(
+        f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})", rows
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -84,8 +94,8 @@ def same_cells(sql: list[Cell], python: list[Cell]) -> None:
     """Equal, field by field: integers and percentiles exactly, the cost sum to float rounding (its order differs)."""
     assert [(c.group, c.bucket) for c in sql] == [(c.group, c.bucket) for c in python]
     for a, b in zip(sql, python, strict=True):
-        assert (a.calls, a.errors, a.input_tokens, a.output_tokens, a.streamed, a.models) == (
-            b.calls, b.errors, b.input_tokens, b.output_tokens, b.streamed, b.models)  # fmt: skip
+        fields = ("calls", "errors", "input_tokens", "output_tokens", "streamed", "models", "first_us", "last_us")
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
         assert a.percentiles == b.percentiles
         assert math.isclose(a.cost, b.cost, rel_tol=1e-12, abs_tol=1e-12)
 
@@ -96,8 +106,11 @@ queries = st.builds(
     end=st.sampled_from([END, T0, T0 + timedelta(minutes=30, microseconds=1)]),
     step_seconds=st.sampled_from(STEPS),
     groups=st.sampled_from(("all", "model", "both")),
-    percentiles=st.lists(st.tuples(st.sampled_from((LATENCY, TTFT)), st.sampled_from((0.0, 0.5, 0.95, 1.0, 0.37))),
-                         max_size=3, unique=True).map(tuple),  # fmt: skip
+    percentiles=st.lists(
+        st.tuples(st.sampled_from((LATENCY, TTFT)), st.sampled_from((0.0, 0.5, 0.95, 1.0, 0.37))),
+        max_size=3,
+        unique=True,
+    ).map(tuple),
     project_name=st.sampled_from((None, "shop")),
     model=st.sampled_from((None, "openai/gpt-4o-mini", "openai/gpt-4o", "nothing")),
     status=st.sampled_from((None, "ok", "error")),
@@ -105,7 +118,9 @@ queries = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(spans=st.lists(span, max_size=60), query=queries, legacy=st.sampled_from(("new", "old rows", "old store")))
 def test_sql_summaries_equal_the_row_path(tmp_path_factory: Any, spans: list[dict[str, Any]], query: Any,
                                           legacy: str) -> None:  # fmt: skip
@@ -113,8 +128,10 @@ def test_sql_summaries_equal_the_row_path(tmp_path_factory: Any, spans: list[dic
     write_store(path, spans, buckets=legacy == "new")
     if legacy == "old store":  # schema 1: no bucket columns, no covering indexes (a reader never upgrades)
         conn = sqlite3.connect(path)
-        conn.executescript("DROP INDEX spans_calls; DROP INDEX spans_streamed; "
-                           "ALTER TABLE spans DROP COLUMN latency_bucket; ALTER TABLE spans DROP COLUMN ttft_bucket")
+        conn.executescript(
+            "DROP INDEX spans_calls; DROP INDEX spans_streamed; "
+            "ALTER TABLE spans DROP COLUMN latency_bucket; ALTER TABLE spans DROP COLUMN ttft_bucket"
+        )
         conn.close()
     backend = LocalBackend(path)
     try:
@@ -123,8 +140,12 @@ def test_sql_summaries_equal_the_row_path(tmp_path_factory: Any, spans: list[dic
         backend.close()
 
 
-@pytest.mark.parametrize(("metric", "step", "by_model"), list(itertools.product(METRIC_PRESETS, STEPS[:3], (False, True))))
-def test_every_preset_is_the_same_from_sql_and_from_rows(tmp_path: Path, metric: str, step: Any, by_model: bool) -> None:
+@pytest.mark.parametrize(
+    ("metric", "step", "by_model"), list(itertools.product(METRIC_PRESETS, STEPS[:3], (False, True)))
+)
+def test_every_preset_is_the_same_from_sql_and_from_rows(
+    tmp_path: Path, metric: str, step: Any, by_model: bool
+) -> None:
     spans = [dict(zip(span_keys(), v, strict=True)) for v in FIXED]
     path = tmp_path / "t.db"
     write_store(path, spans)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -101,14 +102,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--limit={args.limit} is not valid: expected a whole number from 1 to {MAX_LIMIT:,}")
     if args.command == "trace":
         trace_id_or_prefix("ID", args.trace_id)
-
-
-def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime, datetime, list[SpanRow]]:
-    """Every span in the window: stats and the report need them all, not the newest `limit`."""
-    end = datetime.now(timezone.utc)
-    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
-    result = telemetry.traces.query(project_name=args.project_name, time_window=args.window, limit=None, detail=False)
-    return start, end, list(result.spans)
 
 
 def read_traces(
@@ -217,14 +210,28 @@ def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
 
 
 def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from ..query._report import render_report
+    from ..query._client import summarize
+    from ..query._report import FAILURES_SHOWN, failures, report_page
 
     step = parse_duration("--step", args.step) if args.step else None
-    start, end, spans = _all_spans(telemetry, args)
-    page = render_report(spans, start=start, end=end, step_seconds=step, source=args.backend)
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    wanted = 4 * FAILURES_SHOWN  # the newest failed spans, until FAILURES_SHOWN of them are calls (or none is left)
+    while True:
+        spans = telemetry.traces.query(
+            project_name=args.project_name, status="error", time_window=args.window, limit=wanted, detail=False
+        ).spans
+        failed = failures(spans)
+        if len(failed) >= FAILURES_SHOWN or len(spans) < wanted:
+            break
+        wanted *= 4
+    page, total = report_page(
+        lambda query: summarize(telemetry.backend, replace(query, project_name=args.project_name)),
+        failed[:FAILURES_SHOWN], start=start, end=end, step_seconds=step, source=args.backend,
+    )  # fmt: skip
     path = Path(args.html)
     path.write_text(page, encoding="utf-8")
-    calls = sum(1 for s in spans if s.model or s.operation)
+    calls = total.calls
     summary = {"file": str(path.resolve()), "calls": calls, "start": start.isoformat(), "end": end.isoformat()}
     print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
     return 0

@@ -34,9 +34,7 @@ def trace_id_or_prefix(name: str, raw: Any) -> str:
     allowed); `ValueError` naming `name` and what it expects otherwise."""
     value = raw.strip().lower().removeprefix("0x") if isinstance(raw, str) else ""
     if _HEX.match(value) and len(value) < MIN_TRACE_ID_PREFIX:
-        raise ValueError(
-            f"{name}={raw!r} is too short: give at least {MIN_TRACE_ID_PREFIX} hex digits of the trace id"
-        )
+        raise ValueError(f"{name}={raw!r} is too short: give at least {MIN_TRACE_ID_PREFIX} hex digits of the trace id")
     if not _HEX.match(value) or len(value) > TRACE_ID_DIGITS:
         raise ValueError(
             f"{name}={raw!r} is not valid: expected a trace id of {TRACE_ID_DIGITS} hex digits, "

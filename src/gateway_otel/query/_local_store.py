@@ -14,6 +14,7 @@ from typing import Any
 from .._env import environment
 from .._errors import QueryError
 from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, connect, read_path
+from ..store._database import CALLS_INDEX, IS_CALL
 from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 from ._summary import EPOCH, Cell, SummaryQuery, micros
 
@@ -156,11 +157,25 @@ class LocalBackend:
             where.append("session_id = ?")
             params.append(query.session_id)
         columns = "*" if query.detail else _BRIEF_COLUMNS  # the JSON columns are most of a row's bytes
-        sql = f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} ORDER BY start_ns DESC, rowid DESC"
-        if query.limit is not None:
-            sql += " LIMIT ?"
-            params.append(query.limit)
+        order = "ORDER BY start_ns DESC, rowid DESC" + (" LIMIT ?" if query.limit is not None else "")
+        params += [query.limit] if query.limit is not None else []
+        if query.model is not None and trace_id is None and self._has_calls_index():
+            # A model's spans are calls: found in the covering index of calls, without reading the rows of other
+            # models (walking the window newest first read every row of it for a rare model: 5.7 s over 750k).
+            where.insert(0, IS_CALL)
+            found = f"SELECT rowid FROM spans INDEXED BY {CALLS_INDEX} WHERE {' AND '.join(where)} {order}"
+            sql = f"SELECT {columns} FROM spans WHERE rowid IN ({found}) ORDER BY start_ns DESC, rowid DESC"
+        else:
+            sql = f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} {order}"
         return self._rows(sql, params, lambda row: span_from_row(row, query.detail))
+
+    def _has_calls_index(self) -> bool:
+        with self._lock:
+            try:
+                indexes = self._connection().execute("PRAGMA index_list(spans)").fetchall()
+            except sqlite3.Error as error:
+                raise QueryError(f"cannot read the local store {self.path}: {error}") from None
+        return any(row[1] == CALLS_INDEX for row in indexes)
 
     def logs(self, query: LogQuery) -> list[LogRow]:
         where = ["time_ns >= ?", "time_ns <= ?"]

@@ -19,11 +19,24 @@ from typing import Any
 
 from ..store._buckets import value_bucket
 from ..store._database import IS_CALL
-from ._summary import ALL, LATENCY, TTFT, UNKNOWN_MODEL, Cell, SummaryQuery, bucket_count, group_names, micros
-from ._summary import interpolate, step_micros
+from ._summary import (
+    ALL,
+    LATENCY,
+    TTFT,
+    UNKNOWN_MODEL,
+    Cell,
+    SummaryQuery,
+    bucket_count,
+    group_names,
+    interpolate,
+    micros,
+    step_micros,
+)
 
 PER_BUCKET_QUERIES = 4096
 """Up to this many (model, bucket) ranges, one query each (no sort); beyond, one query per model grouping by bucket."""
+
+_Part = tuple[str | None, int]  # a stored model, a time bucket
 
 
 @dataclass
@@ -37,6 +50,8 @@ class _Raw:
     cost: float = 0.0
     streamed: int = 0
     unbucketed: int = 0
+    first_us: int = 0
+    last_us: int = 0
     histograms: dict[str, Counter[int]] = field(default_factory=lambda: {LATENCY: Counter(), TTFT: Counter()})
 
 
@@ -56,7 +71,10 @@ def _spelling(conn: sqlite3.Connection, legacy: bool) -> _Sql:
         return _Sql("latency_bucket", "ttft_bucket", "count(ttft_bucket)", "count(*) - count(latency_bucket)")
     conn.create_function("value_bucket", 1, value_bucket, deterministic=True)
     if "latency_bucket" in columns:
-        lat, ttft = "coalesce(latency_bucket, value_bucket(duration_ms))", "coalesce(ttft_bucket, value_bucket(ttft_ms))"
+        lat, ttft = (
+            "coalesce(latency_bucket, value_bucket(duration_ms))",
+            "coalesce(ttft_bucket, value_bucket(ttft_ms))",
+        )
     else:
         lat, ttft = "value_bucket(duration_ms)", "value_bucket(ttft_ms)"
     return _Sql(lat, ttft, "count(ttft_ms)", "0")
@@ -113,7 +131,10 @@ class _Reader:
         whole window grouped by time bucket when `bucket` is None."""
         low, high = self.range_of(bucket)
         if bucket is None and self.step_us is not None:
-            time_bucket, time_params = "min((start_ns / 1000 - ?) / ?, ?)", [self.start_us, self.step_us, self.buckets - 1]
+            time_bucket, time_params = (
+                "min((start_ns / 1000 - ?) / ?, ?)",
+                [self.start_us, self.step_us, self.buckets - 1],
+            )
             group = "1" + (f", {group}" if group else "")
         else:
             time_bucket, time_params = "?", [bucket or 0]
@@ -123,35 +144,27 @@ class _Reader:
         )
         return self.conn.execute(sql, [*time_params, model, low, high, *self.params])
 
-    def raw_cells(self, models: Sequence[str | None]) -> dict[tuple[str | None, int], _Raw]:
+    def raw_cells(self, models: Sequence[str | None]) -> dict[_Part, _Raw]:
+        """Each stored model's sums per time bucket, then the histograms of the fields asked for (two light queries
+        rather than one: a histogram's rows carry two integers, not every sum)."""
         sql = self.sql
         per_bucket = len(models) * self.buckets <= PER_BUCKET_QUERIES
         ranges = [(m, b) for m in models for b in (range(self.buckets) if per_bucket else [None])]
-        sums = (f"count(*), coalesce(sum(status = 'error'), 0), coalesce(sum(input_tokens), 0), "
-                f"coalesce(sum(output_tokens), 0), total(cost), {sql.streamed}, {sql.unbucketed}")  # fmt: skip
-        latency = LATENCY in self.fields
-        raw: dict[tuple[str | None, int], _Raw] = {}
+        sums = (
+            f"count(*), coalesce(sum(status = 'error'), 0), coalesce(sum(input_tokens), 0), "
+            f"coalesce(sum(output_tokens), 0), total(cost), {sql.streamed}, {sql.unbucketed}, "
+            f"min(start_ns) / 1000, max(start_ns) / 1000"
+        )
+        histograms = [(f, e) for f, e in ((LATENCY, sql.latency), (TTFT, sql.ttft)) if f in self.fields]
+        raw: dict[_Part, _Raw] = {}
         for model, bucket in ranges:
-            rows = self._select(model, bucket, f"{sql.latency if latency else 'NULL'}, {sums}",
-                                group=sql.latency if latency else "")  # fmt: skip
-            for tb, value_bucket_, calls, errors, tokens_in, tokens_out, cost, streamed, unbucketed in rows:
-                if not calls:
-                    continue
-                cell = raw.setdefault((model, tb), _Raw())
-                cell.calls += calls
-                cell.errors += errors
-                cell.input_tokens += tokens_in
-                cell.output_tokens += tokens_out
-                cell.cost += cost
-                cell.streamed += streamed
-                cell.unbucketed += unbucketed
-                if latency:
-                    cell.histograms[LATENCY][value_bucket_] += calls
-            if TTFT in self.fields:
-                extra = f" AND {sql.ttft} IS NOT NULL"
-                for tb, value_bucket_, count in self._select(model, bucket, f"{sql.ttft}, count(*)", extra, sql.ttft):
-                    if count and (model, tb) in raw:
-                        raw[(model, tb)].histograms[TTFT][value_bucket_] += count
+            for tb, *values in self._select(model, bucket, sums, group="1" if bucket is None else ""):
+                if values[0]:
+                    raw[(model, tb)] = _Raw(*values)
+            for field_, expr in histograms:
+                extra = f" AND {expr} IS NOT NULL" if field_ == TTFT else ""
+                for tb, value_bucket_, count in self._select(model, bucket, f"{expr}, count(*)", extra, expr):
+                    raw[(model, tb)].histograms[field_][value_bucket_] = count
         return raw
 
     def values(self, field_: str, model: str | None, tb: int, buckets: set[int]) -> dict[int, list[float]]:
@@ -184,8 +197,9 @@ def _rank_bucket(histogram: Counter[int]) -> Callable[[int], tuple[int, int]]:
     return find
 
 
-def _percentiles(reader: _Reader, members: dict[tuple[str, int], list[tuple[str | None, int]]],
-                 raw: dict[tuple[str | None, int], _Raw]) -> dict[tuple[str, int], dict[tuple[str, float], Any]]:  # fmt: skip
+def _percentiles(
+    reader: _Reader, members: dict[tuple[str, int], list[_Part]], raw: dict[_Part, _Raw]
+) -> dict[tuple[str, int], dict[tuple[str, float], Any]]:
     """Each output cell's asked percentiles: ranks found in the merged histograms, then the exact values of the
     buckets holding them, fetched in one query per (field, model, time bucket)."""
     wanted: dict[tuple[str, str | None, int], set[int]] = {}
@@ -243,6 +257,8 @@ def summarize(conn: sqlite3.Connection, query: SummaryQuery, legacy: bool = Fals
                 cost=sum(r.cost for r in rows),
                 streamed=sum(r.streamed for r in rows),
                 models=frozenset(m or UNKNOWN_MODEL for m, _ in parts) if group == ALL else frozenset([group]),
+                first_us=min(r.first_us for r in rows),
+                last_us=max(r.last_us for r in rows),
                 percentiles=percentiles[(group, tb)],
             )
         )

@@ -39,8 +39,15 @@ from ._summary import (
     summarize_rows,
 )
 
-__all__ = ["MAX_BUCKETS", "UNKNOWN_MODEL", "compute_metric", "is_inference", "metric_from_cells", "metric_summary",
-           "percentile_of"]
+__all__ = [
+    "MAX_BUCKETS",
+    "UNKNOWN_MODEL",
+    "compute_metric",
+    "is_inference",
+    "metric_from_cells",
+    "metric_summary",
+    "percentile_of",
+]
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,7 @@ def _active_models(cell: Cell, _: float) -> float:
 _PRESETS: dict[str, _Preset] = {
     "token_consumption": _Preset("tokens used (input + output) by inference calls", _tokens, "tokens"),
     "inference_requests_total": _Preset("number of inference calls", _requests, "calls"),
-    "inference_latency": _Preset(
-        "call duration in ms at the given percentile", _latency, "ms", percentile_of=LATENCY
-    ),
+    "inference_latency": _Preset("call duration in ms at the given percentile", _latency, "ms", percentile_of=LATENCY),
     "time_to_first_token": _Preset(
         "time to the first streamed chunk in ms at the given percentile (streamed calls only)",
         _ttft,

@@ -7,7 +7,7 @@ store does it in SQL, `_local_summary.py`), and `tests/test_query_summary.py` ch
 
 Definitions (`_metrics` documents them for people):
 - a row counts when it is an inference call (`is_inference`) and its start time, to the microsecond, lies in
-  [start, end]; with a step of `s` (whole microseconds), its bucket is ⌊(row − start) / s⌋, the last bucket holding `end`;
+  [start, end]; with a step of `s` (whole microseconds), its bucket is ⌊(row − start) / s⌋, the last holding `end`;
 - groups: `ALL` (every call), or one per model label (`row.model or "unknown"`), or both;
 - percentiles interpolate linearly between the closest ranks (`interpolate`, numpy's default).
 """
@@ -90,6 +90,8 @@ class Cell:
     cost: float = 0.0
     streamed: int = 0  # calls with a time to first token
     models: frozenset[str] = frozenset()
+    first_us: int | None = None  # the first and the last call's start, in microseconds since the epoch
+    last_us: int | None = None
     percentiles: Mapping[tuple[str, float], float | None] = field(default_factory=dict)
 
 
@@ -156,6 +158,8 @@ def cell_of(group: str, bucket: int, rows: Sequence[SpanRow], percentiles: Itera
         cost=float(sum(row.cost or 0.0 for row in rows)),
         streamed=len(ttfts),
         models=frozenset(row.model or UNKNOWN_MODEL for row in rows),
+        first_us=min(micros(row.start_time) for row in rows),
+        last_us=max(micros(row.start_time) for row in rows),
         percentiles={(f, p): interpolate(len(values[f]), p, values[f].__getitem__) for f, p in percentiles},
     )
 
