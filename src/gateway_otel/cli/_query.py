@@ -209,31 +209,48 @@ def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from ..query._client import summarize
-    from ..query._report import FAILURES_SHOWN, failures, report_page
+def _newest_failures(telemetry: Telemetry, args: argparse.Namespace, shown: int) -> list[SpanRow]:
+    """The newest `shown` failed calls of the window: failed spans read newest first until enough are calls."""
+    from ..query._report import failures
 
-    step = parse_duration("--step", args.step) if args.step else None
-    end = datetime.now(timezone.utc)
-    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
-    wanted = 4 * FAILURES_SHOWN  # the newest failed spans, until FAILURES_SHOWN of them are calls (or none is left)
+    wanted = 4 * shown
     while True:
         spans = telemetry.traces.query(
             project_name=args.project_name, status="error", time_window=args.window, limit=wanted, detail=False
         ).spans
-        failed = failures(spans)
-        if len(failed) >= FAILURES_SHOWN or len(spans) < wanted:
-            break
+        if len(failures(spans)) >= shown or len(spans) < wanted:
+            return failures(spans)[:shown]
         wanted *= 4
-    page, total = report_page(
-        lambda query: summarize(telemetry.backend, replace(query, project_name=args.project_name)),
-        failed[:FAILURES_SHOWN], start=start, end=end, step_seconds=step, source=args.backend,
-    )  # fmt: skip
+
+
+def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
+    from ..query._client import summarize
+    from ..query._report import FAILURES_SHOWN, failures, report_page
+    from ..query._summary import Cell, SummaryQuery, summarize_rows
+
+    step = parse_duration("--step", args.step) if args.step else None
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    local = callable(getattr(telemetry.backend, "summarize", None))  # the local store computes in SQL
+    rows = (
+        ()
+        if local
+        else telemetry.traces.query(  # a remote backend: the window's rows, fetched once
+            project_name=args.project_name, time_window=args.window, limit=None, detail=False
+        ).spans
+    )
+    failed = _newest_failures(telemetry, args, FAILURES_SHOWN) if local else failures(rows)[:FAILURES_SHOWN]
+
+    def summaries(query: SummaryQuery) -> list[Cell]:
+        if local:
+            return summarize(telemetry.backend, replace(query, project_name=args.project_name))
+        return summarize_rows(rows, query)
+
+    page, total = report_page(summaries, failed, start=start, end=end, step_seconds=step, source=args.backend)
     path = Path(args.html)
     path.write_text(page, encoding="utf-8")
-    calls = total.calls
-    summary = {"file": str(path.resolve()), "calls": calls, "start": start.isoformat(), "end": end.isoformat()}
-    print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
+    summary = {"file": str(path.resolve()), "calls": total.calls, "start": start.isoformat(), "end": end.isoformat()}
+    print_json(summary) if args.json else print(f"wrote {path} ({total.calls} calls, last {args.window})")
     return 0
 
 
