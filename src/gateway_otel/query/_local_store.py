@@ -14,7 +14,7 @@ from typing import Any
 from .._env import environment
 from .._errors import QueryError
 from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, connect, read_path
-from ..store._database import CALLS_INDEX, IS_CALL
+from ..store._database import CALLS_INDEX, IS_CALL, OF_MODEL
 from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 from ._summary import EPOCH, Cell, SummaryQuery, micros
 
@@ -148,7 +148,7 @@ class LocalBackend:
             where.append("project_name = ?")
             params.append(query.project_name)
         if query.model is not None:
-            where.append("(model = ? OR request_model = ?)")
+            where.append(OF_MODEL)
             params += [query.model, query.model]
         if query.status is not None:
             where.append("status = ?")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store._buckets import value_bucket
-from ..store._database import IS_CALL
+from ..store._database import IS_CALL, OF_MODEL
 from ._summary import (
     ALL,
     LATENCY,
@@ -88,7 +88,7 @@ def _filters(query: SummaryQuery) -> tuple[str, list[Any]]:
             where.append(f"{column} = ?")
             params.append(value)
     if query.model is not None:
-        where.append("(model = ? OR request_model = ?)")
+        where.append(OF_MODEL)
         params += [query.model, query.model]
     return " AND ".join(where), params
 

@@ -156,11 +156,14 @@ STREAMED_INDEX = "spans_streamed"
 IS_CALL = "(model IS NOT NULL OR operation IS NOT NULL)"
 """`_metrics.is_inference` in SQL, spelled exactly so: the two partial indexes below are used only by queries that
 carry this very term."""
+OF_MODEL = "(model = ? OR nullif(request_model, model) = ?)"
+"""A call of the model asked for (served or requested), spelled so the indexes below answer it: they keep the
+requested model only where it differs from the served one (1 byte instead of ~20 per call)."""
 _VALUE_BUCKET_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS {CALLS_INDEX} ON spans (model, start_ns, status, input_tokens, output_tokens, cost,
-    latency_bucket, ttft_bucket, duration_ms, project_name, session_id, request_model) WHERE {IS_CALL};
+    latency_bucket, ttft_bucket, duration_ms, project_name, session_id, nullif(request_model, model)) WHERE {IS_CALL};
 CREATE INDEX IF NOT EXISTS {STREAMED_INDEX} ON spans (model, start_ns, ttft_bucket, ttft_ms, status, project_name,
-    session_id, request_model) WHERE ttft_bucket IS NOT NULL AND {IS_CALL};
+    session_id, nullif(request_model, model)) WHERE ttft_bucket IS NOT NULL AND {IS_CALL};
 DROP INDEX IF EXISTS spans_model_start
 """  # spans_model_start (schema 1) is the first two columns of spans_calls
 
