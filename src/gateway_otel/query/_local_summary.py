@@ -158,7 +158,7 @@ class _Reader:
         histograms = [(f, e) for f, e in ((LATENCY, sql.latency), (TTFT, sql.ttft)) if f in self.fields]
         raw: dict[_Part, _Raw] = {}
         for model, bucket in ranges:
-            for tb, *values in self._select(model, bucket, sums, group="1" if bucket is None else ""):
+            for tb, *values in self._select(model, bucket, sums):
                 if values[0]:
                     raw[(model, tb)] = _Raw(*values)
             for field_, expr in histograms:
