@@ -279,9 +279,9 @@ def test_a_prefix_reads_a_range_of_the_trace_id_index(store: Path, monkeypatch: 
     seen: list[tuple[str, list[Any]]] = []
     read = LocalBackend._rows
 
-    def rows(self: LocalBackend, sql: str, params: list[Any]) -> Any:
+    def rows(self: LocalBackend, sql: str, params: list[Any], *convert: Any) -> Any:
         seen.append((sql, params))
-        return read(self, sql, params)
+        return read(self, sql, params, *convert)
 
     monkeypatch.setattr(LocalBackend, "_rows", rows)
     with Telemetry("local", path=store) as telemetry:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,6 @@ def _check(args: argparse.Namespace) -> None:
         trace_id_or_prefix("ID", args.trace_id)
 
 
-def _all_spans(telemetry: Telemetry, args: argparse.Namespace) -> tuple[datetime, datetime, list[SpanRow]]:
-    """Every span in the window: stats and the report need them all, not the newest `limit`."""
-    end = datetime.now(timezone.utc)
-    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
-    result = telemetry.traces.query(project_name=args.project_name, time_window=args.window, limit=None, detail=False)
-    return start, end, list(result.spans)
-
-
 def read_traces(
     telemetry: Telemetry,
     window: str,
@@ -183,11 +176,14 @@ def _metrics(telemetry: Telemetry, args: argparse.Namespace) -> int:
 
 
 def _stats(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from ..query._stats import STATS_HEADERS, model_stats, total_stats
+    from ..query._client import summarize
+    from ..query._stats import STATS_HEADERS, stats_from_cells, stats_summary
     from ._views import STATS_ALIGN
 
-    start, end, spans = _all_spans(telemetry, args)
-    stats, total = model_stats(spans), total_stats(spans)
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    query = stats_summary(start, end, project_name=args.project_name)
+    stats, total = stats_from_cells(summarize(telemetry.backend, query))  # in SQL for the local store
     if args.json:
         print_json(
             {
@@ -213,17 +209,48 @@ def _logs(telemetry: Telemetry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _newest_failures(telemetry: Telemetry, args: argparse.Namespace, shown: int) -> list[SpanRow]:
+    """The newest `shown` failed calls of the window: failed spans read newest first until enough are calls."""
+    from ..query._report import failures
+
+    wanted = 4 * shown
+    while True:
+        spans = telemetry.traces.query(
+            project_name=args.project_name, status="error", time_window=args.window, limit=wanted, detail=False
+        ).spans
+        if len(failures(spans)) >= shown or len(spans) < wanted:
+            return failures(spans)[:shown]
+        wanted *= 4
+
+
 def _report(telemetry: Telemetry, args: argparse.Namespace) -> int:
-    from ..query._report import render_report
+    from ..query._client import summarize
+    from ..query._report import FAILURES_SHOWN, failures, report_page
+    from ..query._summary import Cell, SummaryQuery, summarize_rows
 
     step = parse_duration("--step", args.step) if args.step else None
-    start, end, spans = _all_spans(telemetry, args)
-    page = render_report(spans, start=start, end=end, step_seconds=step, source=args.backend)
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(seconds=parse_duration(_flag(args), args.window))
+    local = callable(getattr(telemetry.backend, "summarize", None))  # the local store computes in SQL
+    rows = (
+        ()
+        if local
+        else telemetry.traces.query(  # a remote backend: the window's rows, fetched once
+            project_name=args.project_name, time_window=args.window, limit=None, detail=False
+        ).spans
+    )
+    failed = _newest_failures(telemetry, args, FAILURES_SHOWN) if local else failures(rows)[:FAILURES_SHOWN]
+
+    def summaries(query: SummaryQuery) -> list[Cell]:
+        if local:
+            return summarize(telemetry.backend, replace(query, project_name=args.project_name))
+        return summarize_rows(rows, query)
+
+    page, total = report_page(summaries, failed, start=start, end=end, step_seconds=step, source=args.backend)
     path = Path(args.html)
     path.write_text(page, encoding="utf-8")
-    calls = sum(1 for s in spans if s.model or s.operation)
-    summary = {"file": str(path.resolve()), "calls": calls, "start": start.isoformat(), "end": end.isoformat()}
-    print_json(summary) if args.json else print(f"wrote {path} ({calls} calls, last {args.window})")
+    summary = {"file": str(path.resolve()), "calls": total.calls, "start": start.isoformat(), "end": end.isoformat()}
+    print_json(summary) if args.json else print(f"wrote {path} ({total.calls} calls, last {args.window})")
     return 0
 
 

@@ -2,8 +2,9 @@
 
 The shape follows AI Refinery's Observability API — three sub-clients, `traces`, `metrics` and `logs`, each with one
 `query()` — over any backend (`"local"`, `"openobserve"`, `"phoenix"` or a `Backend` object). Parameters are
-checked before anything is fetched: a bad one raises `ValueError` naming it and what it expects. Metrics are computed
-from span rows here (`_metrics.compute_metric`), the same way for every backend.
+checked before anything is fetched: a bad one raises `ValueError` naming it and what it expects. Metrics are finished
+here from summary cells (`_metrics.metric_from_cells`), the same way for every backend: a backend that computes the
+cells itself (`summarize`, the local store in SQL) is asked for them, any other for its rows (`summarize`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from .._env import parse_duration
 from ..store import SEVERITIES
 from ._backends import make_backend
-from ._metrics import METRIC_PRESETS, compute_metric
+from ._metrics import METRIC_PRESETS, metric_from_cells, metric_summary
 from ._model import TRACE_ID_DIGITS, Backend, LogQuery, LogsResult, MetricsResult, SpanQuery, TracesResult
+from ._summary import Cell, SummaryQuery, summarize_rows
 
 STATUSES = ("ok", "error")
 """The span statuses a query can ask for."""
@@ -32,9 +34,7 @@ def trace_id_or_prefix(name: str, raw: Any) -> str:
     allowed); `ValueError` naming `name` and what it expects otherwise."""
     value = raw.strip().lower().removeprefix("0x") if isinstance(raw, str) else ""
     if _HEX.match(value) and len(value) < MIN_TRACE_ID_PREFIX:
-        raise ValueError(
-            f"{name}={raw!r} is too short: give at least {MIN_TRACE_ID_PREFIX} hex digits of the trace id"
-        )
+        raise ValueError(f"{name}={raw!r} is too short: give at least {MIN_TRACE_ID_PREFIX} hex digits of the trace id")
     if not _HEX.match(value) or len(value) > TRACE_ID_DIGITS:
         raise ValueError(
             f"{name}={raw!r} is not valid: expected a trace id of {TRACE_ID_DIGITS} hex digits, "
@@ -83,6 +83,24 @@ def _percentile(raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 1:
         raise ValueError(f"percentile={raw!r} is not valid: expected a number from 0 to 1 (e.g. 0.95)")
     return float(raw)
+
+
+def summarize(backend: Backend, query: SummaryQuery) -> list[Cell]:
+    """The cells of `query`: computed by the backend when it can (`_summary.Summarizer`), else from its rows."""
+    own = getattr(backend, "summarize", None)
+    if callable(own):
+        return list(own(query))
+    rows = SpanQuery(
+        start=query.start,
+        end=query.end,
+        project_name=query.project_name,
+        model=query.model,
+        status=query.status,
+        session_id=query.session_id,
+        detail=False,
+        limit=None,
+    )
+    return summarize_rows(backend.spans(rows), query)
 
 
 class Traces:
@@ -147,26 +165,19 @@ class Metrics:
         start, end = window("time_window", time_window, self._clock())
         step_seconds = None if step is None else parse_duration("step", step)
         p = _percentile(percentile)
-        query = SpanQuery(
-            start=start,
-            end=end,
-            project_name=_text("project_name", project_name),
-            model=_text("model_key", model_key),
-            status=_choice("status", status, STATUSES),
-            session_id=_text("session_id", session_id),
-            detail=False,
-            limit=None,
-        )
-        rows = self._backend.spans(query)
-        return compute_metric(
+        query = metric_summary(
             metric,
-            rows,
             start=start,
             end=end,
             step_seconds=step_seconds,
             percentile=p,
             group_by_model=bool(group_by_model),
+            project_name=_text("project_name", project_name),
+            model=_text("model_key", model_key),
+            status=_choice("status", status, STATUSES),
+            session_id=_text("session_id", session_id),
         )
+        return metric_from_cells(metric, query, summarize(self._backend, query))
 
 
 class Logs:

@@ -1,11 +1,12 @@
 """Metric presets computed from span rows, the same way for every backend.
 
-Backends only fetch rows; a metric is a pure function of the rows, the window and the step, so the local store,
-OpenObserve and Phoenix give the same number for the same spans.
+A metric is a pure function of summary cells (`_summary.Cell`: counts, sums, percentiles per group and bucket), which
+are computed from span rows (`_summary.summarize_rows`, for OpenObserve and Phoenix) or by a backend that can
+(the local store, in SQL): the same numbers for the same spans either way.
 
 Definitions:
 - Only inference calls count: rows with a model or a `gen_ai.operation.name` (an application's own spans in the same
-  trace are not calls). A row belongs to the window or bucket that contains its start time.
+  trace are not calls). A row belongs to the window or bucket that contains its start time (to the microsecond).
 - Sums (`token_consumption`, `cost`) and counts are 0 over an empty window; ratios and percentiles are None there.
 - Percentiles use linear interpolation between the two nearest ranks (numpy's default, Hyndman & Fan type 7):
   for sorted values x[0..n-1], h = (n - 1) * p, result = x[⌊h⌋] + (h - ⌊h⌋) * (x[⌊h⌋ + 1] - x[⌊h⌋]).
@@ -19,79 +20,82 @@ Definitions:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ._model import MetricSeries, MetricsResult, SpanRow
+from ._summary import (
+    ALL,
+    LATENCY,
+    MAX_BUCKETS,
+    TTFT,
+    UNKNOWN_MODEL,
+    Cell,
+    SummaryQuery,
+    bucket_count,
+    is_inference,
+    percentile_of,
+    summarize_rows,
+)
 
-UNKNOWN_MODEL = "unknown"
-MAX_BUCKETS = 10_000
+__all__ = [
+    "MAX_BUCKETS",
+    "UNKNOWN_MODEL",
+    "compute_metric",
+    "is_inference",
+    "metric_from_cells",
+    "metric_summary",
+    "percentile_of",
+]
 
 
 @dataclass(frozen=True)
 class _Preset:
     description: str
-    compute: Callable[[Sequence[SpanRow], float], float | None]
+    compute: Callable[[Cell, float], float | None]
     unit: str  # what a value counts: tokens, calls, models, ms, USD, or a ratio from 0 to 1
-    uses_percentile: bool = False
+    percentile_of: str | None = None  # the field (`LATENCY`, `TTFT`) whose percentile this metric is
     always_by_model: bool = False
 
 
-def is_inference(row: SpanRow) -> bool:
-    """A row is an inference call when it names a model or a GenAI operation."""
-    return row.model is not None or row.operation is not None
+def _tokens(cell: Cell, _: float) -> float:
+    return float(cell.input_tokens + cell.output_tokens)
 
 
-def percentile_of(values: Sequence[float], p: float) -> float | None:
-    """The p-th quantile (0 ≤ p ≤ 1) by linear interpolation between closest ranks; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    h = (len(ordered) - 1) * p
-    low = math.floor(h)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (h - low) * (ordered[high] - ordered[low])
+def _requests(cell: Cell, _: float) -> float:
+    return float(cell.calls)
 
 
-def _tokens(rows: Sequence[SpanRow], _: float) -> float:
-    return float(sum(row.total_tokens or 0 for row in rows))
+def _latency(cell: Cell, p: float) -> float | None:
+    return cell.percentiles.get((LATENCY, p))
 
 
-def _requests(rows: Sequence[SpanRow], _: float) -> float:
-    return float(len(rows))
+def _ttft(cell: Cell, p: float) -> float | None:
+    return cell.percentiles.get((TTFT, p))
 
 
-def _latency(rows: Sequence[SpanRow], p: float) -> float | None:
-    return percentile_of([row.duration_ms for row in rows], p)
+def _error_rate(cell: Cell, _: float) -> float | None:
+    return cell.errors / cell.calls if cell.calls else None
 
 
-def _ttft(rows: Sequence[SpanRow], p: float) -> float | None:
-    return percentile_of([row.time_to_first_token_ms for row in rows if row.time_to_first_token_ms is not None], p)
+def _cost(cell: Cell, _: float) -> float:
+    return float(cell.cost)
 
 
-def _error_rate(rows: Sequence[SpanRow], _: float) -> float | None:
-    return sum(row.status == "error" for row in rows) / len(rows) if rows else None
-
-
-def _cost(rows: Sequence[SpanRow], _: float) -> float:
-    return float(sum(row.cost or 0.0 for row in rows))
-
-
-def _active_models(rows: Sequence[SpanRow], _: float) -> float:
-    return float(len({row.model or UNKNOWN_MODEL for row in rows}))
+def _active_models(cell: Cell, _: float) -> float:
+    return float(len(cell.models))
 
 
 _PRESETS: dict[str, _Preset] = {
     "token_consumption": _Preset("tokens used (input + output) by inference calls", _tokens, "tokens"),
     "inference_requests_total": _Preset("number of inference calls", _requests, "calls"),
-    "inference_latency": _Preset("call duration in ms at the given percentile", _latency, "ms", uses_percentile=True),
+    "inference_latency": _Preset("call duration in ms at the given percentile", _latency, "ms", percentile_of=LATENCY),
     "time_to_first_token": _Preset(
         "time to the first streamed chunk in ms at the given percentile (streamed calls only)",
         _ttft,
         "ms",
-        uses_percentile=True,
+        percentile_of=TTFT,
     ),
     "error_rate": _Preset("share of calls that failed, 0 to 1", _error_rate, "ratio"),
     "cost": _Preset("cost in USD reported by the gateway (calls without a cost count as 0)", _cost, "USD"),
@@ -107,34 +111,70 @@ METRIC_PRESETS: dict[str, str] = {name: preset.description for name, preset in _
 METRIC_UNITS: dict[str, str] = {name: preset.unit for name, preset in _PRESETS.items()}
 """What each metric's values count: `tokens`, `calls`, `models`, `ms`, `USD`, or `ratio` (0 to 1)."""
 
-PERCENTILE_METRICS = frozenset(name for name, preset in _PRESETS.items() if preset.uses_percentile)
+PERCENTILE_METRICS = frozenset(name for name, preset in _PRESETS.items() if preset.percentile_of)
 
 
-def _bucket_edges(start: datetime, end: datetime, step_seconds: float | None) -> list[tuple[datetime, datetime]]:
-    if step_seconds is None:
-        return [(start, end)]
-    if not step_seconds > 0 or math.isinf(step_seconds):
-        raise ValueError(f"step_seconds={step_seconds!r} is not valid: expected a number of seconds greater than 0")
-    count = max(1, math.ceil((end - start).total_seconds() / step_seconds))
-    if count > MAX_BUCKETS:
-        raise ValueError(
-            f"step_seconds={step_seconds!r} is too small for the window: it makes {count} buckets, "
-            f"expected at most {MAX_BUCKETS}"
+def _preset(metric: str) -> _Preset:
+    preset = _PRESETS.get(metric)
+    if preset is None:
+        raise ValueError(f"metric={metric!r} is not a known metric: expected one of {', '.join(METRIC_PRESETS)}")
+    return preset
+
+
+def metric_summary(
+    metric: str,
+    *,
+    start: datetime,
+    end: datetime,
+    step_seconds: float | None = None,
+    percentile: float | None = None,
+    group_by_model: bool = False,
+    **filters: str | None,
+) -> SummaryQuery:
+    """The summary `metric` is finished from (checked: `ValueError` naming a bad parameter)."""
+    preset = _preset(metric)
+    if end < start:
+        raise ValueError(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    p = 0.95 if percentile is None else percentile
+    if preset.percentile_of and not (isinstance(p, (int, float)) and 0 <= p <= 1):
+        raise ValueError(f"percentile={percentile!r} is not valid: expected a number from 0 to 1")
+    bucket_count(start, end, step_seconds)  # checks the step
+    return SummaryQuery(
+        start=start,
+        end=end,
+        step_seconds=step_seconds,
+        groups="model" if group_by_model or preset.always_by_model else "all",
+        percentiles=((preset.percentile_of, p),) if preset.percentile_of else (),
+        **filters,
+    )
+
+
+def metric_from_cells(metric: str, query: SummaryQuery, cells: Sequence[Cell]) -> MetricsResult:
+    """The preset `metric` from the cells of `query` (its `metric_summary`)."""
+    preset = _preset(metric)
+    p = query.percentiles[0][1] if query.percentiles else 0.95
+    count = bucket_count(query.start, query.end, query.step_seconds)
+    step = None if query.step_seconds is None else timedelta(seconds=query.step_seconds)
+    stamps = [query.end] if step is None else [min(query.start + (i + 1) * step, query.end) for i in range(count)]
+    by_cell = {(c.group, c.bucket): c for c in cells}
+    groups = sorted({c.group for c in cells if c.calls}) if query.groups == "model" else [ALL]
+    series = tuple(
+        MetricSeries(
+            labels={"model": group} if query.groups == "model" else {},
+            points=tuple(
+                (stamp, preset.compute(by_cell.get((group, i)) or Cell(group, i), p)) for i, stamp in enumerate(stamps)
+            ),
         )
-    step = timedelta(seconds=step_seconds)
-    return [(start + i * step, min(start + (i + 1) * step, end)) for i in range(count)]
-
-
-def _bucket_rows(
-    rows: Sequence[SpanRow], start: datetime, end: datetime, step_seconds: float | None, buckets: int
-) -> list[list[SpanRow]]:
-    out: list[list[SpanRow]] = [[] for _ in range(buckets)]
-    for row in rows:
-        if not start <= row.start_time <= end:
-            continue
-        index = 0 if step_seconds is None else int((row.start_time - start).total_seconds() // step_seconds)
-        out[min(index, buckets - 1)].append(row)
-    return out
+        for group in groups
+    )  # a model is in the result when it has a call in the window; empty buckets are empty cells
+    return MetricsResult(
+        metric=metric,
+        start=query.start,
+        end=query.end,
+        step_seconds=query.step_seconds,
+        percentile=p if preset.percentile_of else None,
+        series=series,
+    )
 
 
 def compute_metric(
@@ -148,35 +188,7 @@ def compute_metric(
     group_by_model: bool = False,
 ) -> MetricsResult:
     """The preset `metric` over the inference calls among `rows` whose start lies in [start, end]."""
-    preset = _PRESETS.get(metric)
-    if preset is None:
-        raise ValueError(f"metric={metric!r} is not a known metric: expected one of {', '.join(METRIC_PRESETS)}")
-    if end < start:
-        raise ValueError(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    p = 0.95 if percentile is None else percentile
-    if preset.uses_percentile and not (isinstance(p, (int, float)) and 0 <= p <= 1):
-        raise ValueError(f"percentile={percentile!r} is not valid: expected a number from 0 to 1")
-    edges = _bucket_edges(start, end, step_seconds)
-    calls = [row for row in rows if is_inference(row)]
-    by_model = group_by_model or preset.always_by_model
-    groups: dict[tuple[tuple[str, str], ...], list[SpanRow]] = {}
-    if by_model:
-        for row in sorted(calls, key=lambda r: r.model or UNKNOWN_MODEL):
-            groups.setdefault((("model", row.model or UNKNOWN_MODEL),), []).append(row)
-    else:
-        groups[()] = calls
-    series = []
-    for labels, members in groups.items():
-        buckets = _bucket_rows(members, start, end, step_seconds, len(edges))
-        if by_model and not any(buckets):
-            continue  # a model with calls only outside the window is not in it
-        points = tuple((hi, preset.compute(bucket, p)) for (_, hi), bucket in zip(edges, buckets, strict=True))
-        series.append(MetricSeries(labels=dict(labels), points=points))
-    return MetricsResult(
-        metric=metric,
-        start=start,
-        end=end,
-        step_seconds=step_seconds,
-        percentile=p if preset.uses_percentile else None,
-        series=tuple(series),
+    query = metric_summary(
+        metric, start=start, end=end, step_seconds=step_seconds, percentile=percentile, group_by_model=group_by_model
     )
+    return metric_from_cells(metric, query, summarize_rows(rows, query))

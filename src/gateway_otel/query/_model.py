@@ -1,8 +1,9 @@
 """The query API's contract: typed results every backend returns, and the one interface a backend implements.
 
 The shapes follow AI Refinery's Observability API (`traces`, `metrics`, `logs`, each with `query()`), typed and
-frozen, with `.to_dict()` for plain JSON. Backends (local SQLite, OpenObserve, Phoenix) only fetch rows; what is
-computed from rows (metric presets, percentiles, steps, grouping) is computed once, the same way for all of them.
+frozen, with `.to_dict()` for plain JSON. Backends (local SQLite, OpenObserve, Phoenix) fetch rows; what is
+computed from rows (metric presets, percentiles, steps, grouping) is computed once, the same way for all of them,
+from summary cells (`_summary`) that a backend may compute itself (the local store does, in SQL).
 """
 
 from __future__ import annotations
@@ -173,7 +174,10 @@ class LogQuery:
 
 
 class Backend(Protocol):
-    """What a query backend implements: fetching rows. Errors are `QueryError` with one clear line."""
+    """What a query backend implements: fetching rows. Errors are `QueryError` with one clear line.
+
+    Optionally, `summarize(SummaryQuery) -> list[Cell]` (`_summary.Summarizer`): the summary cells metrics and stats
+    are finished from, computed by the backend itself (the local store, in SQL); without it they come from `spans`."""
 
     name: str
 

@@ -1,30 +1,36 @@
 """`gateway-otel report --html FILE`: one self-contained HTML page about the calls in a window.
 
-Pure: span rows in, a string out. Top to bottom: the headline totals (computed by `_stats.total_stats`, the code
-behind `gateway-otel stats`, so the page and the CLI agree), charts of cost, tokens and p95 latency per model
-(`_charts.py`, from the same metric presets as `metrics.query()`), the per-model table and the failures, newest
-first, each with its full trace id for `gateway-otel trace ID`. Nothing is fetched: no script, stylesheet, font or
-image comes from anywhere, and every name and message is escaped (model names and error messages come from
-outside). A few lines of inline script only record, once the browser has laid the page out, what a headless browser
-test needs to prove the page renders well: each chart's drawn size, the page's width, which names were cut with an
-ellipsis, how many wrapped and how many legend entries left their panel.
+Pure: summary cells (`_summary.Cell`, from rows or computed by the backend: the local store's SQL) and the newest
+failed calls in, a string out (`render_report` does it from span rows). Top to bottom: the headline totals (the
+`all` row of `_stats.stats_from_cells`, the code behind `gateway-otel stats`, so the page and the CLI agree),
+charts of cost, tokens and p95 latency per model (`_charts.py`, from the same metric presets as `metrics.query()`),
+the per-model table and the failures, newest first, each with its full trace id for `gateway-otel trace ID`.
+Nothing is fetched: no script, stylesheet, font or image comes from anywhere, and every name and message is escaped
+(model names and error messages come from outside). A few lines of inline script only record, once the browser has
+laid the page out, what a headless browser test needs to prove the page renders well: each chart's drawn size, the
+page's width, which names were cut with an ellipsis, how many wrapped and how many legend entries left their panel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from html import escape
 
 from ._charts import chart, fit_range, model_colors, name_html, step_text, usd
-from ._metrics import compute_metric, is_inference
+from ._metrics import is_inference, metric_from_cells, metric_summary
 from ._model import SpanRow
-from ._stats import STATS_HEADERS, ModelStats, model_stats, total_stats
+from ._stats import STATS_HEADERS, ModelStats, stats_from_cells, stats_summary
+from ._summary import ALL, EPOCH, Cell, SummaryQuery, summarize_rows
 
-CHARTS = (  # metric, title ({step}: one point's step), axis unit, percentile
-    ("cost", "Cost per model (USD per {step})", "usd", None),
-    ("token_consumption", "Tokens per model (input + output, per {step})", "count", None),
-    ("inference_latency", "Latency per model (p95 over each {step}, ms)", "ms", 0.95),
+Summaries = Callable[[SummaryQuery], list[Cell]]
+"""How the page asks for summary cells: `summarize_rows` over rows, or a backend's own (`_client.summarize`)."""
+
+CHART_PERCENTILE = 0.95
+CHARTS = (  # metric, title ({step}: one point's step), axis unit
+    ("cost", "Cost per model (USD per {step})", "usd"),
+    ("token_consumption", "Tokens per model (input + output, per {step})", "count"),
+    ("inference_latency", "Latency per model (p95 over each {step}, ms)", "ms"),
 )
 FAILURES_SHOWN = 50  # the newest failures listed; `gateway-otel traces --status error` lists more
 MESSAGE_CHARS = 160  # an error message is cut here on the page; its tooltip holds the whole (≤ 1024) text
@@ -193,7 +199,7 @@ def error_parts(message: str | None) -> tuple[str, str]:
     return "error", message
 
 
-def _failures_table(failed: Sequence[SpanRow]) -> str:
+def _failures_table(failed: Sequence[SpanRow], count: int) -> str:
     if not failed:
         return '<p class="muted">No failed calls in this window.</p>'
     lines = []
@@ -208,7 +214,7 @@ def _failures_table(failed: Sequence[SpanRow]) -> str:
             f"<td>{row.duration_ms:,.0f}</td>"
             f'<td class="left"><code class="trace-id">{escape(row.trace_id)}</code></td></tr>'
         )
-    more = len(failed) - FAILURES_SHOWN
+    more = count - min(len(failed), FAILURES_SHOWN)
     note = (
         f'<p class="muted more">… and {more:,} more: <code>gateway-otel traces --status error</code> lists them.</p>'
         if more > 0
@@ -239,35 +245,59 @@ def render_report(
 ) -> str:
     """The whole page for the calls among `rows`; the charts span the calls in [start, end], one point per
     `step_seconds` (default: about 24 points over that span)."""
-    calls = [row for row in rows if is_inference(row)]
-    low, high, step = fit_range([row.start_time for row in calls], start, end, step_seconds)
-    stats, total = model_stats(rows), total_stats(rows)
+    return report_page(
+        lambda query: summarize_rows(rows, query),
+        failures(rows)[:FAILURES_SHOWN],
+        start=start,
+        end=end,
+        step_seconds=step_seconds,
+        source=source,
+    )[0]
+
+
+def report_page(
+    summaries: Summaries,
+    failed: Sequence[SpanRow],
+    *,
+    start: datetime,
+    end: datetime,
+    step_seconds: float | None = None,
+    source: str = "local",
+) -> tuple[str, ModelStats]:
+    """The whole page, and its totals, from `summaries` of the calls in [start, end] and the newest failed calls
+    (`failed`, at least `FAILURES_SHOWN` of them when there are that many)."""
+    cells = summaries(stats_summary(start, end))
+    stats, total = stats_from_cells(cells)
+    everything = next((c for c in cells if c.group == ALL), Cell(ALL, 0))
+    times = [EPOCH + timedelta(microseconds=us) for us in (everything.first_us, everything.last_us) if us is not None]
+    low, high, step = fit_range(times, start, end, step_seconds)
     colors = model_colors([s.model for s in stats])
-    charts = "".join(
-        chart(
-            compute_metric(metric, rows, start=low, end=high, step_seconds=step, percentile=p, group_by_model=True),
-            title.format(step=step_text(step)), unit, colors,
-        )
-        for metric, title, unit, p in CHARTS
-    )  # fmt: skip
-    failed = failures(rows)
-    streamed = sum(row.time_to_first_token_ms is not None for row in calls)
+    # One summary serves the three charts: sums per model and step, and the p95 latency (CHARTS' percentile).
+    query = metric_summary(
+        "inference_latency", start=low, end=high, step_seconds=step, percentile=CHART_PERCENTILE, group_by_model=True
+    )
+    by_step = summaries(query)
+    charts = [
+        chart(metric_from_cells(metric, query, by_step), title.format(step=step_text(step)), unit, colors)
+        for metric, title, unit in CHARTS
+    ]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     meta = (
         f"Backend <b>{escape(source)}</b> · window <b>{_minute(start)}</b> to <b>{_minute(end)}</b> UTC · "
-        + (f"charts <b>{_minute(low)}</b> to <b>{_minute(high)}</b> · " if calls else "")
+        + (f"charts <b>{_minute(low)}</b> to <b>{_minute(high)}</b> · " if total.calls else "")
         + f"one point per <b>{step_text(step)}</b>"
     )
-    return (
+    page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>gateway-otel report, {_minute(start)} to {_minute(end)} UTC</title>"
         f"<style>{_STYLE}</style></head><body><main>"
         f'<h1>gateway-otel report</h1><p class="meta">{meta}</p>'
-        f"{headline(total, len(stats), streamed)}{charts}"
+        f"{headline(total, len(stats), everything.streamed)}{''.join(charts)}"
         f'<section class="panel"><h2>Per model</h2>{_stats_table(stats, total, colors)}</section>'
-        f'<section class="panel" id="failures"><h2>Failures <span class="count">{len(failed):,}</span></h2>'
-        f"{_failures_table(failed)}</section>"
+        f'<section class="panel" id="failures"><h2>Failures <span class="count">{total.errors:,}</span></h2>'
+        f"{_failures_table(failed, total.errors)}</section>"
         f"<footer>Generated {generated} UTC by gateway-otel. Times are UTC.</footer>"
         f"</main><script>{_SCRIPT}</script></body></html>\n"
     )
+    return page, total

@@ -1,16 +1,21 @@
-"""The per-model stats table (`gateway-otel stats`, `gateway-otel demo`): a pure function of span rows.
+"""The per-model stats table (`gateway-otel stats`, `gateway-otel demo`): a pure function of summary cells.
 
-Percentiles follow `_metrics.percentile_of` (linear interpolation); only inference calls count (`is_inference`).
+The cells come from span rows (`_summary.summarize_rows`) or from a backend that computes them (the local store, in
+SQL), so the table is the same either way. Percentiles follow `_summary.interpolate` (linear interpolation); only
+inference calls count (`is_inference`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from ._metrics import UNKNOWN_MODEL, is_inference, percentile_of
 from ._model import SpanRow
+from ._summary import ALL, LATENCY, TTFT, Cell, SummaryQuery, summarize_rows
+
+STATS_PERCENTILES = ((LATENCY, 0.5), (LATENCY, 0.95), (TTFT, 0.5))
 
 STATS_HEADERS = ("model", "calls", "errors", "input tok", "output tok", "cost", "p50 ms", "p95 ms", "p50 ttft ms")
 
@@ -55,32 +60,42 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def _one(model: str, rows: Sequence[SpanRow]) -> ModelStats:
-    latencies = [row.duration_ms for row in rows]
-    ttfts = [row.time_to_first_token_ms for row in rows if row.time_to_first_token_ms is not None]
+def _one(cell: Cell) -> ModelStats:
     return ModelStats(
-        model=model,
-        calls=len(rows),
-        errors=sum(row.status == "error" for row in rows),
-        input_tokens=sum(row.input_tokens or 0 for row in rows),
-        output_tokens=sum(row.output_tokens or 0 for row in rows),
-        cost=sum(row.cost or 0.0 for row in rows),
-        p50_latency_ms=percentile_of(latencies, 0.5),
-        p95_latency_ms=percentile_of(latencies, 0.95),
-        p50_ttft_ms=percentile_of(ttfts, 0.5),
+        model="all" if cell.group == ALL else cell.group,
+        calls=cell.calls,
+        errors=cell.errors,
+        input_tokens=cell.input_tokens,
+        output_tokens=cell.output_tokens,
+        cost=cell.cost,
+        p50_latency_ms=cell.percentiles.get((LATENCY, 0.5)),
+        p95_latency_ms=cell.percentiles.get((LATENCY, 0.95)),
+        p50_ttft_ms=cell.percentiles.get((TTFT, 0.5)),
     )
+
+
+def stats_summary(start: datetime, end: datetime, **filters: str | None) -> SummaryQuery:
+    """The summary the stats table is finished from: per model and in all, one bucket, its three percentiles."""
+    return SummaryQuery(start=start, end=end, groups="both", percentiles=STATS_PERCENTILES, **filters)
+
+
+def stats_from_cells(cells: Sequence[Cell]) -> tuple[list[ModelStats], ModelStats]:
+    """One entry per model, most-called first (ties by name), and the `all` row, from `stats_summary`'s cells."""
+    stats = sorted((_one(c) for c in cells if c.group != ALL and c.calls), key=lambda s: (-s.calls, s.model))
+    total = next((_one(c) for c in cells if c.group == ALL), None) or _one(Cell(ALL, 0))
+    return stats, total
+
+
+def _all_time(rows: Sequence[SpanRow]) -> SummaryQuery:
+    times = [row.start_time for row in rows] or [datetime.now().astimezone()]
+    return stats_summary(min(times), max(times))
 
 
 def model_stats(rows: Sequence[SpanRow]) -> list[ModelStats]:
     """One entry per model among the inference calls in `rows`, most-called first (ties by name)."""
-    groups: dict[str, list[SpanRow]] = {}
-    for row in rows:
-        if is_inference(row):
-            groups.setdefault(row.model or UNKNOWN_MODEL, []).append(row)
-    stats = [_one(model, members) for model, members in groups.items()]
-    return sorted(stats, key=lambda s: (-s.calls, s.model))
+    return stats_from_cells(summarize_rows(rows, _all_time(rows)))[0]
 
 
 def total_stats(rows: Sequence[SpanRow]) -> ModelStats:
     """All inference calls together, as one row named `all`."""
-    return _one("all", [row for row in rows if is_inference(row)])
+    return stats_from_cells(summarize_rows(rows, _all_time(rows)))[1]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._semconv import lift, project_of
+from ._buckets import value_bucket
 from ._database import severity_name
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -65,6 +66,9 @@ def span_values(span: Any) -> tuple[Any, ...]:
         _json(attrs),
         _JSON.encode(events),
         _json(resource),
+        # store-query: the value buckets of the latency and the time to first token (at the end of SPAN_COLUMNS)
+        value_bucket((end - start) / 1e6),
+        value_bucket(fields["time_to_first_token_ms"]),
     )
 
 
