@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -144,12 +145,14 @@ def test_real_calls_are_stored_as_exact_rows(local: Any, sim: GatewaySimulator) 
             "session_id": None,
         },
     ]
+    [resources] = rows(path, "resources", "id")  # one resource for every span of the process
     for row, span in zip(stored, exported, strict=True):
-        assert json.loads(row["attributes"]) == {
-            k: list(v) if isinstance(v, tuple) else v for k, v in (span.attributes or {}).items()
-        }
-        assert [e["name"] for e in json.loads(row["events"])] == [e.name for e in span.events]
-        assert json.loads(row["resource"])["service.name"] == "shop"
+        assert list(_store.attributes_of(row["attributes"]).items()) == [
+            (k, list(v) if isinstance(v, tuple) else v) for k, v in (span.attributes or {}).items()
+        ]
+        assert [e["name"] for e in _store.events_of(row["events"])] == [e.name for e in span.events]
+        assert row["resource"] == f"@{resources['id']}"
+        assert json.loads(resources["resource"])["service.name"] == "shop"
         assert row["duration_ms"] == pytest.approx(((span.end_time or 0) - (span.start_time or 0)) / 1e6)
     stream = stored[2]
     first_chunk = exported[2].attributes["gen_ai.response.time_to_first_chunk"]  # type: ignore[index]
@@ -349,7 +352,8 @@ def test_size_retention_keeps_the_newest_within_the_limit(tmp_path: Path) -> Non
     exporter.store.prune_interval = 0
     now = time.time_ns()
     for batch in range(10):
-        spans = [make_span(batch * 100 + i, now - (1000 - batch * 100 - i) * 10**9, "x" * 1000) for i in range(100)]
+        payloads = [random.Random(batch * 100 + i).randbytes(600).hex() for i in range(100)]  # deflates to ~600 B
+        spans = [make_span(batch * 100 + i, now - (1000 - batch * 100 - i) * 10**9, payloads[i]) for i in range(100)]
         exporter.export(spans)
     exporter.shutdown()
     conn = sqlite3.connect(path)

@@ -144,6 +144,13 @@ def _prepare(conn: sqlite3.Connection, deadline: float) -> None:
             if statement.strip():
                 conn.execute(statement)
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        add_resources_table(conn)
+
+
+def add_resources_table(conn: sqlite3.Connection) -> None:
+    """Each distinct resource once; a row's `resource` cell names it as `@<id>` (rows of stores before this table
+    hold the JSON itself, and are left so). Idempotent: run on every open for writing."""
+    conn.execute("CREATE TABLE IF NOT EXISTS resources (id INTEGER PRIMARY KEY, resource TEXT NOT NULL UNIQUE)")
 
 
 class transaction:

@@ -26,9 +26,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from ._cells import RESOURCE_REF
 from ._config import StoreConfig
 from ._database import LOG_COLUMNS, SPAN_COLUMNS, connect, transaction
-from ._rows import log_values, span_values
+from ._rows import log_values, resource_json, span_values
 
 _BAD_VALUE = (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
 """What one row's value raises (an integer beyond int64, a lone surrogate): that row is dropped, not the batch."""
@@ -86,6 +87,9 @@ _INSERT_SPAN = _Insert(f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)})
 _INSERT_LOG = _Insert(f"INSERT INTO logs ({', '.join(LOG_COLUMNS)})", len(LOG_COLUMNS))
 
 
+_RESOURCES_REMEMBERED = 256
+"""Distinct resources whose `resources` row a writer remembers (a process has one or a few)."""
+
 _WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 
 
@@ -116,6 +120,8 @@ class StoreWriter:
         self._last_prune: float | None = None
         self.dropped = 0
         """Rows dropped alone because a value could not be stored (the rest of their batch was)."""
+        self._resource_refs: dict[str, str] = {}
+        self._last_resource: tuple[Any, str] = (None, "")
         _WRITERS.add(self)
 
     def _after_fork(self) -> None:
@@ -124,6 +130,8 @@ class StoreWriter:
         self._lock = threading.Lock()
         self._conn = None
         self._last_prune = None
+        self._resource_refs = {}
+        self._last_resource = (None, "")
 
     def write_spans(self, spans: Sequence[Any]) -> None:
         self._write(_INSERT_SPAN, self._rows(span_values, spans))
@@ -135,11 +143,33 @@ class StoreWriter:
         rows = []
         for item in items:
             try:
-                rows.append(values(item))
+                rows.append(values(item, self._resource_cell))
             except _UNREADABLE:  # one item that cannot become a row (an odd attribute value) is dropped alone
                 logger.debug("gateway_otel: local store: an item could not become a row; dropped", exc_info=True)
                 self.dropped += 1
         return rows
+
+    def _resource_cell(self, resource: Any) -> str:
+        """`@<id>` of the resource's row in `resources`, stored at its first span; every span of a process has the
+        same `Resource` object, so that is one identity check per span."""
+        last, ref = self._last_resource
+        if resource is last and last is not None:
+            return ref
+        text = resource_json(resource)
+        ref = self._resource_refs.get(text)  # a destination's own resource is a new object for every span
+        if ref is None:
+            if len(self._resource_refs) >= _RESOURCES_REMEMBERED:
+                self._resource_refs.clear()
+            ref = self._resource_refs[text] = f"{RESOURCE_REF}{self._store_resource(text)}"
+        self._last_resource = (resource, ref)
+        return ref
+
+    def _store_resource(self, text: str) -> int:
+        with self._lock:
+            conn = self._connection()
+            with transaction(conn):
+                conn.execute("INSERT OR IGNORE INTO resources (resource) VALUES (?)", (text,))
+                return int(conn.execute("SELECT id FROM resources WHERE resource = ?", (text,)).fetchone()[0])
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
