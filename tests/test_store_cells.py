@@ -12,8 +12,10 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 import gateway_otel
 from conftest import make_client, run
@@ -21,7 +23,7 @@ from gateway_otel import Telemetry
 from gateway_otel._semconv import without_content
 from gateway_otel.cli._demo import WEATHER_TOOL
 from gateway_otel.simulator import GatewaySimulator
-from gateway_otel.store import attributes_of, events_of
+from gateway_otel.store import SPAN_COLUMNS, StoreConfig, StoreWriter, attributes_of, connect, events_of
 from gateway_otel.store._cells import DEFLATE_V1, attributes_cell, decode, encode
 
 ODD = 'e\u0301 \U0001f600 \u05e9\u05dc\u05d5\u05dd \u2028 \x00 tab\t "quoted" \\ \uffff'
@@ -187,3 +189,38 @@ def test_cells_are_text_when_small_and_deflated_when_that_is_shorter() -> None:
     assert isinstance(cell, bytes) and cell[0] == DEFLATE_V1 and len(cell) < len(json.dumps(big)) / 3
     assert attributes_of(cell) == big
     assert encode({"k": "\u00e9" * 40}) == '{"k":"' + "\u00e9" * 40 + '"}'  # 47 characters, 87 bytes: deflated
+
+
+def test_a_store_from_before_the_resources_table_gets_it_when_a_writer_opens_it(tmp_path: Path) -> None:
+    """A store of the release before (no `resources` table, rows with their resource as JSON): written to again,
+    its old rows keep their cells and the new ones refer to the table."""
+    path = tmp_path / "t.db"
+    conn = connect(path)
+    conn.execute("DROP TABLE resources")
+    conn.close()
+    conn = sqlite3.connect(path)
+    assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE name = 'resources'")] == []
+    columns = ", ".join(SPAN_COLUMNS)
+    old = ("1" * 32, "1" * 16, None, "old", "client", 1, 2, 0.0, "ok") + (None,) * 12 + ("{}", "[]", '{"a":1}')
+    conn.execute(f"INSERT INTO spans ({columns}) VALUES ({', '.join('?' * len(old))})", old)
+    conn.commit()
+    writer = StoreWriter(StoreConfig(path, None, None))
+    writer.write_spans([_span()])
+    writer.close()
+    cells = conn.execute("SELECT name, resource FROM spans ORDER BY start_ns").fetchall()
+    resources = conn.execute("SELECT id, resource FROM resources").fetchall()
+    conn.close()
+    assert cells == [("old", '{"a":1}'), ("chat m", "@1")]
+    assert resources == [(1, '{"service.name":"before"}')]
+
+
+def _span() -> ReadableSpan:
+    return ReadableSpan(
+        name="chat m",
+        context=SpanContext(2, 2, False, TraceFlags(1)),
+        kind=SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat"},
+        start_time=10,
+        end_time=20,
+        resource=Resource({"service.name": "before"}),
+    )

@@ -47,82 +47,106 @@ _UNREBUILDABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, R
 """What a rebuild raises on content another instrumentation shaped differently: that group is kept as it is."""
 
 
-def _parsed(attrs: Mapping[str, Any], key: str) -> Any:
-    value = attrs.get(key)
-    return json.loads(value) if isinstance(value, str) else None
+class _Sources:
+    """The canonical attributes a rebuild reads, each JSON value parsed once per span."""
+
+    def __init__(self, attrs: Mapping[str, Any]) -> None:
+        self.attrs = attrs
+        self._parsed: dict[str, Any] = {}
+
+    def parsed(self, key: str) -> Any:
+        if key not in self._parsed:
+            value = self.attrs.get(key)
+            self._parsed[key] = json.loads(value) if isinstance(value, str) else None
+        return self._parsed[key]
 
 
-def _alias(source: str, key: str) -> Callable[[Mapping[str, Any], int], dict[str, Any]]:
-    def rebuild(attrs: Mapping[str, Any], count: int) -> dict[str, Any]:
-        value = attrs.get(source)
+Rebuild = Callable[[_Sources, int], dict[str, Any]]
+
+
+def _alias(source: str, key: str) -> Rebuild:
+    def rebuild(sources: _Sources, count: int) -> dict[str, Any]:
+        value = sources.attrs.get(source)
         return {key: value} if isinstance(value, str) else {}
 
     return rebuild
 
 
-def _answer(attrs: Mapping[str, Any], count: int) -> dict[str, Any]:
+def _answer(sources: _Sources, count: int) -> dict[str, Any]:
     """`output.value` as `output_content_attributes` writes it from the output messages."""
-    output = _parsed(attrs, "gen_ai.output.messages")
+    output = sources.parsed("gen_ai.output.messages")
     if not isinstance(output, list) or not output:
         return {}
     return {"output.value": output_content_attributes(ResponseRecord(output=output), sys.maxsize)["output.value"]}
 
 
-def _flattened(prefix: str, source: str) -> Callable[[Mapping[str, Any], int], dict[str, Any]]:
+def _flattened(prefix: str, source: str) -> Rebuild:
     """`llm.input_messages.*` / `llm.output_messages.*` within `count` keys, as the instrumentation's budget left
     them: with exactly the number of keys kept, the same latest messages fit and the same earlier ones do not."""
 
-    def rebuild(attrs: Mapping[str, Any], count: int) -> dict[str, Any]:
-        messages = _parsed(attrs, source)
+    def rebuild(sources: _Sources, count: int) -> dict[str, Any]:
+        messages = sources.parsed(source)
         return openinference_messages(prefix, messages, count)[0] if isinstance(messages, list) else {}
 
     return rebuild
 
 
-def _tools(attrs: Mapping[str, Any], count: int) -> dict[str, Any]:
-    tools = _parsed(attrs, "gen_ai.tool.definitions")
+def _tools(sources: _Sources, count: int) -> dict[str, Any]:
+    tools = sources.parsed("gen_ai.tool.definitions")
     return tool_schema_attributes({"tools": tools}, sys.maxsize, count) if isinstance(tools, list) else {}
 
 
-def _under(prefix: str) -> Callable[[str], bool]:
-    return lambda key: key.startswith(prefix)
-
-
-_GROUPS: dict[str, tuple[Callable[[str], bool], Callable[[Mapping[str, Any], int], dict[str, Any]]]] = {
-    "in": ("input.value".__eq__, _alias("gen_ai.input.messages", "input.value")),
-    "out=": ("output.value".__eq__, _alias("gen_ai.output.messages", "output.value")),
-    "out": ("output.value".__eq__, _answer),
-    "llm.out": (_under("llm.output_messages."), _flattened("llm.output_messages", "gen_ai.output.messages")),
-    "llm.in": (_under("llm.input_messages."), _flattened("llm.input_messages", "gen_ai.input.messages")),
-    "llm.tools": (_under("llm.tools."), _tools),
+_GROUPS: dict[str, tuple[str, Rebuild]] = {
+    "in": ("input.value", _alias("gen_ai.input.messages", "input.value")),
+    "out=": ("output.value", _alias("gen_ai.output.messages", "output.value")),
+    "out": ("output.value", _answer),
+    "llm.out": ("llm.output_messages.", _flattened("llm.output_messages", "gen_ai.output.messages")),
+    "llm.in": ("llm.input_messages.", _flattened("llm.input_messages", "gen_ai.input.messages")),
+    "llm.tools": ("llm.tools.", _tools),
 }
-"""Derived groups, by the name a cell records: which keys belong to the group, and how to rebuild it. A group that
-several rules may rebuild (`output.value`: the messages' JSON, or the answer alone) lists the cheaper one first."""
-_DERIVED_ROOTS = ("input.value", "output.value", "llm.")
+"""Derived groups, by the name a cell records: the key (or key prefix) of their keys, and how to rebuild them. Keys
+that several rules may rebuild (`output.value`: the messages' JSON, or the answer alone) list the cheaper first."""
+_FAMILIES = tuple(dict.fromkeys(family for family, _ in _GROUPS.values()))
+_EXACT = frozenset(f for f in _FAMILIES if not f.endswith("."))
+_PREFIXES = tuple(f for f in _FAMILIES if f.endswith("."))
+_RULES = {family: [(name, rebuild) for name, (f, rebuild) in _GROUPS.items() if f == family] for family in _FAMILIES}
+
+
+def _families(keys: list[str]) -> dict[str, list[int]]:
+    """The positions of the keys of each derived family present, in one pass."""
+    found: dict[str, list[int]] = {}
+    for position, key in enumerate(keys):
+        if key in _EXACT:
+            found.setdefault(key, []).append(position)
+        elif key.startswith(_PREFIXES):
+            family = next(f for f in _PREFIXES if key.startswith(f))
+            found.setdefault(family, []).append(position)
+    return found
 
 
 def compact(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
     """(the attributes without the groups that rebuild exactly, `[group, position, count]` of each dropped)."""
     keys = list(attrs)
-    candidates = [k for k in keys if k.startswith(_DERIVED_ROOTS)]
-    if not candidates:
+    families = _families(keys)
+    if not families:
         return dict(attrs), []
+    sources = _Sources(attrs)
     derived: list[list[Any]] = []
     dropped: set[str] = set()
-    for name, (member, rebuild) in _GROUPS.items():
-        present = [k for k in candidates if member(k) and k not in dropped]
-        if not present:
-            continue
-        position = keys.index(present[0])
-        if keys[position : position + len(present)] != present:
+    for family, positions in families.items():
+        first, count = positions[0], len(positions)
+        if positions[-1] - first != count - 1:
             continue  # not one run of keys: its place could not be told in one number
-        try:
-            rebuilt = rebuild(attrs, len(present))
-        except _UNREBUILDABLE:
-            continue
-        if list(rebuilt.items()) == [(k, attrs[k]) for k in present]:
-            dropped.update(present)
-            derived.append([name, position, len(present)])
+        present = [(k, attrs[k]) for k in keys[first : first + count]]
+        for name, rebuild in _RULES[family]:
+            try:
+                rebuilt = rebuild(sources, count)
+            except _UNREBUILDABLE:
+                continue
+            if list(rebuilt.items()) == present:
+                dropped.update(keys[first : first + count])
+                derived.append([name, first, count])
+                break
     kept = {k: v for k, v in attrs.items() if k not in dropped} if dropped else dict(attrs)
     return kept, derived
 
@@ -130,12 +154,13 @@ def compact(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
 def expand(kept: Mapping[str, Any], derived: list[Any]) -> dict[str, Any]:
     """The attributes `compact` was given: each dropped group rebuilt and put back at its place."""
     items = list(kept.items())
+    sources = _Sources(kept)
     for name, position, count in sorted(derived, key=lambda d: d[1]):
         group = _GROUPS.get(name)
         if group is None:
             continue  # a group a newer release wrote: its keys are missing, the rest is read
         try:
-            items[position:position] = group[1](kept, count).items()
+            items[position:position] = group[1](sources, count).items()
         except _UNREBUILDABLE:
             continue
     return dict(items)

@@ -2,7 +2,7 @@
 
 One SQLite file in WAL mode, so readers never block writers and several processes can write at once (each waits up
 to `BUSY_TIMEOUT` for the write lock). The LLM fields are indexed columns next to the full attributes, events and
-resource as JSON.
+resource as compact JSON cells (`_cells`).
 """
 
 from __future__ import annotations
