@@ -24,7 +24,7 @@ from gateway_otel._semconv import without_content
 from gateway_otel.cli._demo import WEATHER_TOOL
 from gateway_otel.simulator import GatewaySimulator
 from gateway_otel.store import SPAN_COLUMNS, StoreConfig, StoreWriter, attributes_of, connect, events_of
-from gateway_otel.store._cells import DEFLATE_V1, attributes_cell, decode, encode
+from gateway_otel.store._cells import DEFLATE, attributes_cell, decode, encode, events_cell
 
 ODD = 'e\u0301 \U0001f600 \u05e9\u05dc\u05d5\u05dd \u2028 \x00 tab\t "quoted" \\ \uffff'
 
@@ -102,44 +102,43 @@ def test_the_query_api_returns_exactly_the_attributes_each_span_had(
         conn = sqlite3.connect(path)
         cells = [c for (c,) in conn.execute("SELECT attributes FROM spans WHERE name = 'chat openai/gpt-4o-mini'")]
         conn.close()
-        plain = [json.dumps(decode(c)) for c in cells]
-        assert sum("llm.input_messages" in p or '"input.value"' in p for p in plain) == 1  # the 100,000 "y" only
+        dropped = [{group for group, *_ in decode(c)[0]} for c in cells]
+        assert [d >= {"in", "llm.in"} for d in dropped].count(False) == 1  # the 100,000 "y": cut, no longer JSON
 
 
 def test_a_derived_group_kept_when_its_rebuild_would_differ() -> None:
     """`input.value` edited after the fact (not what the messages rebuild to) is kept as it is."""
     messages = '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]'
-    attrs = {
-        "gen_ai.input.messages": messages,
-        "input.value": "something else",
-        "llm.input_messages.0.message.role": "x",
-    }
+    attrs = {"gen_ai.input.messages": messages, "input.value": "else", "llm.input_messages.0.message.role": "x"}
     assert attributes_of(attributes_cell(attrs)) == attrs
-    assert decode(attributes_cell(attrs)) == attrs  # an object, not [kept, derived]: nothing was dropped
+    assert decode(attributes_cell(attrs)) == [[], 29, messages, 30, "else", 80, "x"]  # nothing derived
 
 
+INPUT = '[{"role":"system","parts":[{"type":"text","content":"Be brief."}],"name":"policy"},{"role":"user","parts":[{"type":"text","content":"hi"}]}]'  # noqa: E501
+OUTPUT = '[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"f","arguments":"{}"}],"finish_reason":"tool_calls"}]'  # noqa: E501
+TOOLS = '[{"type":"function","function":{"name":"f"}}]'
 PINNED_CELL = (
-    '[{"gen_ai.operation.name":"chat","gen_ai.input.messages":"[{\\"role\\":\\"system\\",\\"parts\\":[{\\"type\\":'
-    '\\"text\\",\\"content\\":\\"Be brief.\\"}],\\"name\\":\\"policy\\"},{\\"role\\":\\"user\\",\\"parts\\":[{\\"ty'
-    'pe\\":\\"text\\",\\"content\\":\\"hi\\"}]}]","gen_ai.output.messages":"[{\\"role\\":\\"assistant\\",\\"parts\\'
-    '":[{\\"type\\":\\"tool_call\\",\\"id\\":\\"c1\\",\\"name\\":\\"f\\",\\"arguments\\":\\"{}\\"}],\\"finish_reason'
-    '\\":\\"tool_calls\\"}]","output.mime_type":"application/json","gen_ai.tool.definitions":"[{\\"type\\":\\"functio'
-    'n\\",\\"function\\":{\\"name\\":\\"f\\"}}]","gateway.input_messages.omitted":1},'
-    '[["in",2,1],["out=",4,1],["llm.out",7,4],["llm.in",11,3],["llm.tools",14,1]]]'
+    '[[["in",5,1],["out=",9,1],["llm.out",11,4],["llm.in",15,2],["llm.tools",18,1]],0,"chat",2,"openai/gpt-4o-mini",'
+    + f"-8,1,-14,1,29,{json.dumps(INPUT)},31,\"application/json\",36,{json.dumps(TOOLS)},32,{json.dumps(OUTPUT)},"
+    + '-35,5,78,1,"my.own","openai/gpt-4o-mini"]'
 )
 
 
-def test_the_rebuild_rules_are_pinned_on_a_stored_cell() -> None:
-    """Part of the file format: if the flattening changes, rows already stored must still read as they were
-    written — give the new rule a new group name instead of changing an old one."""
+def test_the_rebuild_rules_and_names_are_pinned_on_a_stored_cell() -> None:
+    """Part of the file format: if the flattening or the names' numbers change, rows already stored must still read
+    as they were written — give a new rule a new group name, append a new name to `NAMES`."""
     assert list(attributes_of(PINNED_CELL).items()) == [
         ("gen_ai.operation.name", "chat"),
-        ("gen_ai.input.messages", json.loads(PINNED_CELL)[0]["gen_ai.input.messages"]),
-        ("input.value", json.loads(PINNED_CELL)[0]["gen_ai.input.messages"]),
-        ("gen_ai.output.messages", json.loads(PINNED_CELL)[0]["gen_ai.output.messages"]),
-        ("output.value", json.loads(PINNED_CELL)[0]["gen_ai.output.messages"]),
+        ("gen_ai.request.model", "openai/gpt-4o-mini"),
+        ("llm.model_name", "openai/gpt-4o-mini"),
+        ("gen_ai.response.model", "openai/gpt-4o-mini"),
+        ("gen_ai.input.messages", INPUT),
+        ("input.value", INPUT),
+        ("input.mime_type", "application/json"),
+        ("gen_ai.tool.definitions", TOOLS),
+        ("gen_ai.output.messages", OUTPUT),
+        ("output.value", OUTPUT),
         ("output.mime_type", "application/json"),
-        ("gen_ai.tool.definitions", '[{"type":"function","function":{"name":"f"}}]'),
         ("llm.output_messages.0.message.role", "assistant"),
         ("llm.output_messages.0.message.tool_calls.0.tool_call.id", "c1"),
         ("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", "f"),
@@ -148,7 +147,9 @@ def test_the_rebuild_rules_are_pinned_on_a_stored_cell() -> None:
         ("llm.input_messages.1.message.content", "hi"),
         ("gateway.input_messages.omitted", 1),
         ("llm.tools.0.tool.json_schema", '{"type":"function","function":{"name":"f"}}'),
+        ("my.own", "openai/gpt-4o-mini"),
     ]
+    assert decode(attributes_cell(attributes_of(PINNED_CELL))) == json.loads(PINNED_CELL)  # and written so today
 
 
 def test_rows_in_the_format_before_still_read_and_a_damaged_cell_reads_as_empty(
@@ -173,7 +174,7 @@ def test_rows_in_the_format_before_still_read_and_a_damaged_cell_reads_as_empty(
         [row] = telemetry.traces.query(detail=True).spans
     assert list(row.attributes.items()) == list(new.items())
     assert row.events == ({"name": "gateway.first_chunk", "time_ns": 5, "attributes": {}},)
-    conn.execute("UPDATE spans SET attributes = ?, events = ?", (bytes((DEFLATE_V1,)) + b"junk", b"\x09odd"))
+    conn.execute("UPDATE spans SET attributes = ?, events = ?", (bytes((DEFLATE,)) + b"junk", b"\x09odd"))
     conn.commit()
     conn.close()
     with Telemetry("local", path=path) as telemetry:
@@ -181,14 +182,16 @@ def test_rows_in_the_format_before_still_read_and_a_damaged_cell_reads_as_empty(
     assert (row.attributes, row.events, row.model) == ({}, (), "m")
 
 
-def test_cells_are_text_when_small_and_deflated_when_that_is_shorter() -> None:
-    assert encode({}) == "{}"
-    assert events_of("") == []
-    big = {f"gen_ai.usage.key{i}": i for i in range(40)}
-    cell = encode(big)
-    assert isinstance(cell, bytes) and cell[0] == DEFLATE_V1 and len(cell) < len(json.dumps(big)) / 3
-    assert attributes_of(cell) == big
-    assert encode({"k": "\u00e9" * 40}) == '{"k":"' + "\u00e9" * 40 + '"}'  # 47 characters, 87 bytes: deflated
+def test_cells_are_text_unless_large_and_deflated_when_that_is_shorter() -> None:
+    assert encode({}) == "{}" and events_cell([]) == "" and events_of("") == []
+    small = {f"my.key{i}": "value" for i in range(40)}
+    assert encode(small) == json.dumps(small, separators=(",", ":"))  # 760 bytes: text
+    large = {f"my.key{i}": "value" for i in range(60)}
+    cell = encode(large)
+    assert isinstance(cell, bytes) and cell[0] == DEFLATE and len(cell) < len(json.dumps(large)) / 3
+    assert attributes_of(cell) == large
+    noise = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(400))  # 1,200 bytes deflate cannot shorten
+    assert encode([noise]) == json.dumps([noise], ensure_ascii=False)
 
 
 def test_a_store_from_before_the_resources_table_gets_it_when_a_writer_opens_it(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ The `local` destination writes here (`LocalSpanExporter`, `local_log_exporter`, 
   which file a query reads (`read_path`: the demo's until an application has stored).
 - `_database`: the schema, connections (WAL, busy timeout) and write transactions.
 - `_rows`: a finished span or log record → the values of its row (the LLM columns from `_semconv.lift`).
-- `_cells`: the row's JSON cells, compact (content once, deflated with `_dictionary`'s preset, the resource by
-  reference), and back (`attributes_of`, `events_of`).
+- `_cells`: the row's JSON cells, compact (content once, names as numbers from `_names`, large cells deflated, the
+  resource by reference), and back (`attributes_of`, `events_of`).
 - `_writer`: batched inserts and retention; `_exporters`: the SDK exporters around the writer.
 """
 

@@ -5,19 +5,21 @@ OpenInference's `input.value`/`output.value`, and the flattened `llm.input_messa
 `llm.tools.*`. The cell keeps the GenAI copy and drops a derived group of keys only when rebuilding it from that copy,
 with the very functions the instrumentation used (`instrumentation/_content.py`, `_attributes.py`), gives exactly
 the same keys, values and order; it records the group's name, position and key count, and `attributes_of` puts it
-back. Then the JSON is deflated with a preset dictionary of the names every span repeats (`_dictionary.py`) when that
-is shorter.
+back. The attributes left are written as a flat list, each known name as its number in `_names.NAMES` and a string
+value already written as the number of the pair that has it.
 
 A cell is one of:
-- text: JSON (every row written before this format, and cells too small to deflate): the attributes object, or
-  `[attributes, derived]` where `derived` lists `[group, position, count]`;
-- a BLOB: one byte naming the codec (`DEFLATE_V1`: raw deflate with `_dictionary.ZDICT_V1`), then the JSON above.
+- text, JSON: the attributes object (every row written before this format); an attributes list
+  `[derived, name, value, name, value...]` where `derived` lists `[group, position, count]`, a name is a string or
+  its number in `NAMES`, and a pair `-n-1, i` is name `NAMES[n]` with the value of pair `i`; an events list;
+- a BLOB: one byte naming the codec (`DEFLATE`: raw deflate), then that JSON — cells of `DEFLATE_FROM` bytes or more,
+  when that is shorter.
 Events with none are the empty string. A span's resource (the same for every span of a process) is kept once in the
 `resources` table; the row's cell holds `@<id>` (`RESOURCE_REF`).
 
-The groups' rebuild functions are part of the file format: `tests/test_store_cells.py` pins their output on stored
-rows, so a change to the flattening that would rebuild old rows differently fails there (then give the new rule a
-new group name and keep the old one).
+The groups' rebuild functions and `NAMES` are part of the file format: `tests/test_store_cells.py` pins them on a
+stored cell, so a change to the flattening that would rebuild old rows differently fails there (then give the new
+rule a new group name and keep the old one).
 """
 
 from __future__ import annotations
@@ -31,18 +33,20 @@ from typing import Any
 from ..instrumentation._attributes import output_content_attributes, tool_schema_attributes
 from ..instrumentation._content import openinference_messages
 from ..instrumentation._response import ResponseRecord
-from ._dictionary import ZDICT_V1
+from ._names import NAMES
 
-DEFLATE_V1 = 1
-"""Codec byte: raw deflate (no zlib header or checksum) with `ZDICT_V1` as its preset dictionary."""
-LEVEL = 6
-"""zlib's default level: measured, level 1 gave cells ~5% larger for ~the same CPU (both ~20 µs per chat span)."""
-MIN_DEFLATE = 64
-"""Cells shorter than this stay text: deflate could save a few bytes at most."""
+DEFLATE = 1
+"""Codec byte: raw deflate (no zlib header or checksum), level 6."""
+DEFLATE_FROM = 1024
+"""Cells of this many bytes or more are deflated, when that is shorter. zlib lets go of the GIL around each call:
+one call per large cell, where deflating saves most (a row over ~1 KB no longer packs four to a 4 KB page)."""
 RESOURCE_REF = "@"
 """A resource cell `@7` names row 7 of the `resources` table."""
+_SAME_FROM = 8
+"""A string value this long or longer, repeated in a span (the model under three names), is written once."""
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_NUMBER = {name: number for number, name in enumerate(NAMES)}
 _UNREBUILDABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError)
 """What a rebuild raises on content another instrumentation shaped differently: that group is kept as it is."""
 
@@ -167,43 +171,74 @@ def expand(kept: Mapping[str, Any], derived: list[Any]) -> dict[str, Any]:
 
 
 def encode(value: Any) -> str | bytes:
-    """JSON, deflated with the preset dictionary when that is shorter."""
+    """JSON; deflated when it is `DEFLATE_FROM` bytes or more and that is shorter."""
     text = _JSON.encode(value)
-    if len(text) < MIN_DEFLATE:
+    if len(text) < DEFLATE_FROM:  # characters: at most as many as its bytes
         return text
     raw = text.encode("utf-8")
-    deflate = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=ZDICT_V1)
-    packed = deflate.compress(raw) + deflate.flush()
-    return bytes((DEFLATE_V1,)) + packed if len(packed) + 1 < len(raw) else text
+    packed = zlib.compress(raw, 6, -15)
+    return bytes((DEFLATE,)) + packed if len(packed) + 1 < len(raw) else text
 
 
 def decode(cell: Any) -> Any:
     """The JSON value of a cell, text or BLOB; raises ValueError for one that is neither (a damaged file)."""
     if isinstance(cell, bytes):
-        if not cell or cell[0] != DEFLATE_V1:
+        if not cell or cell[0] != DEFLATE:
             raise ValueError("unknown cell codec")
-        inflate = zlib.decompressobj(-15, zdict=ZDICT_V1)
         try:
-            text = (inflate.decompress(cell[1:]) + inflate.flush()).decode("utf-8")
+            return json.loads(zlib.decompress(cell[1:], -15).decode("utf-8"))
         except zlib.error as error:
             raise ValueError(str(error)) from None
-        return json.loads(text)
     return json.loads(cell)
+
+
+def _flat(derived: list[list[Any]], attrs: Mapping[str, Any]) -> list[Any]:
+    """`[derived, name, value...]`: known names as numbers, a repeated long string as the number of its first pair."""
+    out: list[Any] = [derived]
+    first: dict[str, int] = {}
+    for pair, (key, value) in enumerate(attrs.items()):
+        number = _NUMBER.get(key)
+        if type(value) is str and len(value) >= _SAME_FROM:
+            earlier = first.get(value)
+            if earlier is not None and number is not None:
+                out += (-number - 1, earlier)
+                continue
+            first.setdefault(value, pair)
+        out += (key if number is None else number, value)
+    return out
+
+
+def _unflat(flat: list[Any]) -> dict[str, Any]:
+    names, values = flat[1::2], flat[2::2]
+    attrs: dict[str, Any] = {}
+    for pair, name in enumerate(names):
+        if type(name) is str:
+            attrs[name] = values[pair]
+        elif name >= 0:
+            attrs[NAMES[name]] = values[pair]
+        else:
+            attrs[NAMES[-name - 1]] = values[values[pair]]
+            values[pair] = values[values[pair]]
+    return attrs
 
 
 def attributes_cell(attrs: Mapping[str, Any]) -> str | bytes:
     kept, derived = compact(attrs)
-    return encode([kept, derived] if derived else kept)
+    return encode(_flat(derived, kept))
 
 
 def attributes_of(cell: Any) -> dict[str, Any]:
     """The attributes of an `attributes` cell, in either format; ValueError for a damaged one."""
     value = decode(cell) if cell else {}
-    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], dict) and isinstance(value[1], list):
-        return expand(value[0], value[1])
-    if not isinstance(value, dict):
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, list) or not value or not isinstance(value[0], list) or len(value) % 2 != 1:
         raise ValueError("not an attributes cell")
-    return value
+    try:
+        kept = _unflat(value)
+    except (IndexError, TypeError) as error:
+        raise ValueError(f"not an attributes cell: {error}") from None
+    return expand(kept, value[0]) if value[0] else kept
 
 
 def events_cell(events: list[dict[str, Any]]) -> str | bytes:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._semconv import lift, project_of
-from ._cells import attributes_cell, encode, events_cell
+from ._cells import attributes_cell, events_cell
 from ._database import severity_name
 
 ResourceCell = Callable[[Any], str]
@@ -98,6 +98,6 @@ def log_values(item: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
         format(trace_id, "032x") if trace_id else None,
         format(span_id, "016x") if span_id else None,
         project_of(attrs, resource),
-        encode({k: _plain(v) for k, v in attrs.items()}),
+        attributes_cell({k: _plain(v) for k, v in attrs.items()}),
         resource_cell(resource_obj),
     )
