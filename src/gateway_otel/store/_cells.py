@@ -117,26 +117,24 @@ _RULES = {family: [(name, rebuild) for name, (f, rebuild) in _GROUPS.items() if 
 
 
 def _families(keys: list[str]) -> dict[str, list[int]]:
-    """The positions of the keys of each derived family present, in one pass."""
+    """The positions of the keys of each derived family present (one C-level test per key, most fail it)."""
     found: dict[str, list[int]] = {}
-    for position, key in enumerate(keys):
-        if key in _EXACT:
-            found.setdefault(key, []).append(position)
-        elif key.startswith(_PREFIXES):
-            family = next(f for f in _PREFIXES if key.startswith(f))
+    for position in [i for i, key in enumerate(keys) if key.startswith(_FAMILIES)]:
+        key = keys[position]
+        family = key if key in _EXACT else next((f for f in _PREFIXES if key.startswith(f)), None)
+        if family is not None:  # not `input.values`
             found.setdefault(family, []).append(position)
     return found
 
 
-def compact(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
-    """(the attributes without the groups that rebuild exactly, `[group, position, count]` of each dropped)."""
-    keys = list(attrs)
-    families = _families(keys)
-    if not families:
-        return dict(attrs), []
-    sources = _Sources(attrs)
+def derive(attrs: Mapping[str, Any], keys: list[str]) -> tuple[list[list[Any]], set[str]]:
+    """(`[group, position, count]` of each group that rebuilds exactly, the keys of those groups)."""
     derived: list[list[Any]] = []
     dropped: set[str] = set()
+    families = _families(keys)
+    if not families:
+        return derived, dropped
+    sources = _Sources(attrs)
     for family, positions in families.items():
         first, count = positions[0], len(positions)
         if positions[-1] - first != count - 1:
@@ -151,12 +149,11 @@ def compact(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
                 dropped.update(keys[first : first + count])
                 derived.append([name, first, count])
                 break
-    kept = {k: v for k, v in attrs.items() if k not in dropped} if dropped else dict(attrs)
-    return kept, derived
+    return derived, dropped
 
 
 def expand(kept: Mapping[str, Any], derived: list[Any]) -> dict[str, Any]:
-    """The attributes `compact` was given: each dropped group rebuilt and put back at its place."""
+    """The attributes before `derive` dropped groups: each rebuilt and put back at its place."""
     items = list(kept.items())
     sources = _Sources(kept)
     for name, position, count in sorted(derived, key=lambda d: d[1]):
@@ -192,19 +189,28 @@ def decode(cell: Any) -> Any:
     return json.loads(cell)
 
 
-def _flat(derived: list[list[Any]], attrs: Mapping[str, Any]) -> list[Any]:
-    """`[derived, name, value...]`: known names as numbers, a repeated long string as the number of its first pair."""
+def _flat(attrs: Mapping[str, Any], derived: list[list[Any]], dropped: set[str]) -> list[Any]:
+    """`[derived, name, value...]` without the dropped keys: known names as numbers, a repeated long string as the
+    number of its first pair, sequences as lists."""
     out: list[Any] = [derived]
     first: dict[str, int] = {}
-    for pair, (key, value) in enumerate(attrs.items()):
+    pair = 0
+    for key, value in attrs.items():
+        if key in dropped:
+            continue
         number = _NUMBER.get(key)
-        if type(value) is str and len(value) >= _SAME_FROM:
-            earlier = first.get(value)
-            if earlier is not None and number is not None:
-                out += (-number - 1, earlier)
-                continue
-            first.setdefault(value, pair)
+        if type(value) is str:
+            if len(value) >= _SAME_FROM:
+                earlier = first.get(value)
+                if earlier is not None and number is not None:
+                    out += (-number - 1, earlier)
+                    pair += 1
+                    continue
+                first.setdefault(value, pair)
+        elif type(value) is tuple:
+            value = list(value)
         out += (key if number is None else number, value)
+        pair += 1
     return out
 
 
@@ -223,8 +229,10 @@ def _unflat(flat: list[Any]) -> dict[str, Any]:
 
 
 def attributes_cell(attrs: Mapping[str, Any]) -> str | bytes:
-    kept, derived = compact(attrs)
-    return encode(_flat(derived, kept))
+    """The `attributes` cell of a span's (or log record's) attributes, as the SDK gives them."""
+    keys = list(attrs)
+    derived, dropped = derive(attrs, keys)
+    return encode(_flat(attrs, derived, dropped))
 
 
 def attributes_of(cell: Any) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def span_values(span: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
         fields["time_to_first_token_ms"],
         project_of(attrs, resource),
         fields["session_id"],
-        attributes_cell({k: _plain(v) for k, v in attrs.items()}),
+        attributes_cell(attrs),
         events_cell(events),
         resource_cell(span.resource),
     )
@@ -98,6 +98,6 @@ def log_values(item: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
         format(trace_id, "032x") if trace_id else None,
         format(span_id, "016x") if span_id else None,
         project_of(attrs, resource),
-        attributes_cell({k: _plain(v) for k, v in attrs.items()}),
+        attributes_cell(attrs),
         resource_cell(resource_obj),
     )
