@@ -1,8 +1,8 @@
 """Rows of the local store from OpenTelemetry data: a finished span → a `spans` row, a log record → a `logs` row.
 
 The LLM columns come from the one lift in `gateway_otel._semconv`, the same the OpenObserve and Phoenix readers use,
-so a span gives the same row wherever it is read from. The JSON cells are compact (`_cells`): content once, deflated,
-the resource as a reference the writer gives (`ResourceCell`).
+so a span gives the same row wherever it is read from. The JSON cells are compact (`_cells`): content once, names as
+numbers, the resource as a reference the writer gives (`ResourceCell`).
 """
 
 from __future__ import annotations
