@@ -119,7 +119,7 @@ OUTPUT = '[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"f"
 TOOLS = '[{"type":"function","function":{"name":"f"}}]'
 PINNED_CELL = (
     '[[["in",5,1],["out=",9,1],["llm.out",11,4],["llm.in",15,2],["llm.tools",18,1]],0,"chat",2,"openai/gpt-4o-mini",'
-    + f"-8,1,-14,1,29,{json.dumps(INPUT)},31,\"application/json\",36,{json.dumps(TOOLS)},32,{json.dumps(OUTPUT)},"
+    + f'-8,1,-14,1,29,{json.dumps(INPUT)},31,"application/json",36,{json.dumps(TOOLS)},32,{json.dumps(OUTPUT)},'
     + '-35,5,78,1,"my.own","openai/gpt-4o-mini"]'
 )
 
