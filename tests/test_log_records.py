@@ -21,6 +21,7 @@ except ImportError:  # SDK < 1.39
 import gateway_otel
 from conftest import make_client, run
 from gateway_otel.simulator import GatewaySimulator
+from gateway_otel.store import attributes_of
 
 PROMPT = [{"role": "user", "content": "Why is the sky blue?"}]
 INPUT = '[{"role":"user","parts":[{"type":"text","content":"Why is the sky blue?"}]}]'
@@ -156,6 +157,6 @@ def test_local_destination_stores_the_records_in_their_trace(
     assert (log["trace_id"], log["span_id"], status) == (trace_id, span_id, "error")
     assert (log["severity"], log["severity_number"]) == ("error", 17)
     assert log["body"] == "chat sim/error-429 failed: 429: Provider returned error"
-    attributes = json.loads(log["attributes"])
+    attributes = attributes_of(log["attributes"])
     assert attributes["error.type"] == "429"
     assert ("gen_ai.input.messages" in attributes) is not privacy

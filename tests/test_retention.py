@@ -4,6 +4,7 @@ retention`, found these checked only roughly, through the exporter.)"""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from gateway_otel.store._writer import _drop_oldest
 
 DAY_NS = 86_400 * 10**9
 NOW = 2_000_000_000 * 10**9  # 2033: a `now` far from the clock's, so prune must use the one it is given
+_RANDOM = random.Random(17)
+PAYLOAD = "".join(chr(0x4E00 + _RANDOM.randrange(20_000)) for _ in range(2_000))
+"""2,000 characters that take more than 2,000 bytes even deflated (the store deflates its cells)."""
 
 
 @pytest.fixture
@@ -87,7 +91,7 @@ def test_size_retention_keeps_the_newest_spans_and_log_records_and_counts_what_i
     path: Path, conn: sqlite3.Connection
 ) -> None:
     """Age drops the 10 oldest, then size about half of the rest: `prune` returns both."""
-    _fill(path, conn, [NOW - (200 - i) * DAY_NS // 100 for i in range(200)], "x" * 2_000)
+    _fill(path, conn, [NOW - (200 - i) * DAY_NS // 100 for i in range(200)], PAYLOAD)
     limit = _store.used_bytes(conn) // 2
     dropped = _store.prune(conn, _store.StoreConfig(path, 1.9 * 86_400, limit), now_ns=NOW)
     spans, logs = _times(conn)
@@ -98,7 +102,7 @@ def test_size_retention_keeps_the_newest_spans_and_log_records_and_counts_what_i
 
 
 def test_a_store_within_its_limit_is_left_alone(path: Path, conn: sqlite3.Connection) -> None:
-    _fill(path, conn, [NOW - 2 * DAY_NS, NOW], "x" * 2_000)
+    _fill(path, conn, [NOW - 2 * DAY_NS, NOW], PAYLOAD)
     used = _store.used_bytes(conn)
     assert _store.prune(conn, _store.StoreConfig(path, 3 * 86_400.0, used), now_ns=NOW) == 0  # exactly at it
     assert _store.prune(conn, _store.StoreConfig(path, None, None), now_ns=NOW) == 0
@@ -106,7 +110,7 @@ def test_a_store_within_its_limit_is_left_alone(path: Path, conn: sqlite3.Connec
 
 
 def test_used_bytes_leaves_out_the_free_pages(path: Path, conn: sqlite3.Connection) -> None:
-    _fill(path, conn, range(1, 101), "x" * 2_000)
+    _fill(path, conn, range(1, 101), PAYLOAD)
     before = _store.used_bytes(conn)
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute("DELETE FROM spans")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -13,7 +12,7 @@ from typing import Any
 
 from .._env import environment
 from .._errors import QueryError
-from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, connect, read_path
+from ..store import SEVERITY_FLOOR, SPAN_COLUMNS, attributes_of, connect, events_of, read_path
 from ..store._database import CALLS_INDEX, IS_CALL, OF_MODEL
 from ._model import TRACE_ID_DIGITS, LogQuery, LogRow, SpanQuery, SpanRow
 from ._summary import EPOCH, Cell, SummaryQuery, micros
@@ -32,14 +31,14 @@ def _time(ns: int) -> datetime:
     return EPOCH + timedelta(microseconds=ns // 1000)
 
 
-def _json(cell: Any, empty: Any) -> Any:
-    """A JSON cell of the store; `empty` for one that is not JSON (a damaged file), rather than failing the query."""
+def _cell(read: Any, cell: Any, empty: Any) -> Any:
+    """A JSON cell of the store, in either format (`store/_cells.py`); `empty` for a damaged one (not JSON, not a
+    known codec), rather than failing the query."""
     try:
-        value = json.loads(cell) if cell else empty
+        return read(cell)
     except (TypeError, ValueError):
         logger.debug("gateway_otel: a damaged JSON cell in the local store was read as empty")
         return empty
-    return value if isinstance(value, type(empty)) else empty
 
 
 def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
@@ -65,8 +64,8 @@ def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
         time_to_first_token_ms=row["ttft_ms"],
         project_name=row["project_name"],
         session_id=row["session_id"],
-        attributes=_json(row["attributes"], {}) if detail else {},
-        events=tuple(_json(row["events"], [])) if detail else (),
+        attributes=_cell(attributes_of, row["attributes"], {}) if detail else {},
+        events=tuple(_cell(events_of, row["events"], [])) if detail else (),
     )
 
 
@@ -78,7 +77,7 @@ def log_from_row(row: Mapping[str, Any]) -> LogRow:
         trace_id=row["trace_id"],
         span_id=row["span_id"],
         project_name=row["project_name"],
-        attributes=_json(row["attributes"], {}),
+        attributes=_cell(attributes_of, row["attributes"], {}),
     )
 
 

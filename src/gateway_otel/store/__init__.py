@@ -7,9 +7,12 @@ The `local` destination writes here (`LocalSpanExporter`, `local_log_exporter`, 
   which file a query reads (`read_path`: the demo's until an application has stored).
 - `_database`: the schema, connections (WAL, busy timeout) and write transactions.
 - `_rows`: a finished span or log record → the values of its row (the LLM columns from `_semconv.lift`).
+- `_cells`: the row's JSON cells, compact (content once, names as numbers from `_names`, large cells deflated, the
+  resource by reference), and back (`attributes_of`, `events_of`).
 - `_writer`: batched inserts and retention; `_exporters`: the SDK exporters around the writer.
 """
 
+from ._cells import attributes_of, events_of
 from ._config import StoreConfig, default_path, demo_path, read_path, store_config
 from ._database import SEVERITIES, SEVERITY_FLOOR, SPAN_COLUMNS, connect, transaction
 from ._exporters import LocalSpanExporter, local_log_exporter
@@ -22,9 +25,11 @@ __all__ = [
     "LocalSpanExporter",
     "StoreConfig",
     "StoreWriter",
+    "attributes_of",
     "connect",
     "default_path",
     "demo_path",
+    "events_of",
     "local_log_exporter",
     "prune",
     "read_path",

@@ -2,7 +2,7 @@
 
 One SQLite file in WAL mode, so readers never block writers and several processes can write at once (each waits up
 to `BUSY_TIMEOUT` for the write lock). The LLM fields are indexed columns next to the full attributes, events and
-resource as JSON.
+resource as compact JSON cells (`_cells`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+PAGE_SIZE = 16384
+"""Bytes per page of a new store (SQLite's default is 4096). A page holds whole rows: with 4 KB pages a ~1.1 KB span
+row fits three to a page and wastes a quarter of it; with 16 KB, fourteen, and a row's content up to ~16 KB stays
+on its page (no overflow chain). Stores created before keep theirs."""
 BUSY_TIMEOUT = 10.0
 """Seconds a writer waits for another process's write transaction before giving up on a batch."""
 _SCHEMA = """
@@ -132,6 +136,7 @@ def _prepare(conn: sqlite3.Connection, deadline: float) -> None:
     not cover it: while another process's connection holds the file, it is tried again until `deadline`."""
     while True:
         try:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file's; before anything reads it
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode != "wal":
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect before the first table
@@ -148,6 +153,13 @@ def _prepare(conn: sqlite3.Connection, deadline: float) -> None:
                 conn.execute(statement)
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         add_value_buckets(conn)
+        add_resources_table(conn)
+
+
+def add_resources_table(conn: sqlite3.Connection) -> None:
+    """Each distinct resource once; a row's `resource` cell names it as `@<id>` (rows of stores before this table
+    hold the JSON itself, and are left so). Idempotent: run on every open for writing."""
+    conn.execute("CREATE TABLE IF NOT EXISTS resources (id INTEGER PRIMARY KEY, resource TEXT NOT NULL UNIQUE)")
 
 
 # --- store-query: the columns and covering indexes that let the local backend aggregate in SQL ----------------------

@@ -1,19 +1,24 @@
 """Rows of the local store from OpenTelemetry data: a finished span → a `spans` row, a log record → a `logs` row.
 
 The LLM columns come from the one lift in `gateway_otel._semconv`, the same the OpenObserve and Phoenix readers use,
-so a span gives the same row wherever it is read from.
+so a span gives the same row wherever it is read from. The JSON cells are compact (`_cells`): content once, names as
+numbers, the resource as a reference the writer gives (`ResourceCell`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._semconv import lift, project_of
 from ._buckets import value_bucket
+from ._cells import attributes_cell, events_cell
 from ._database import severity_name
+
+ResourceCell = Callable[[Any], str]
+"""The `resource` cell of a row for an SDK `Resource` (or None): the writer's reference to its `resources` row."""
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
@@ -27,12 +32,17 @@ def _json(mapping: Mapping[str, Any] | None) -> str:
     return _JSON.encode({k: _plain(v) for k, v in (mapping or {}).items()})
 
 
-def span_values(span: Any) -> tuple[Any, ...]:
+def resource_json(resource: Any) -> str:
+    """A resource's attributes as the JSON text the `resources` table keeps."""
+    return _json(resource.attributes if resource is not None else None)
+
+
+def span_values(span: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
     """The values of one `spans` row (in `SPAN_COLUMNS` order) from a finished SDK span."""
     context = span.context
     parent = span.parent
     attrs = span.attributes or {}
-    resource = dict(span.resource.attributes) if span.resource is not None else {}
+    resource = span.resource.attributes if span.resource is not None else {}
     start = span.start_time or 0
     end = span.end_time or start
     status = span.status
@@ -63,21 +73,21 @@ def span_values(span: Any) -> tuple[Any, ...]:
         fields["time_to_first_token_ms"],
         project_of(attrs, resource),
         fields["session_id"],
-        _json(attrs),
-        _JSON.encode(events),
-        _json(resource),
+        attributes_cell(attrs),
+        events_cell(events),
+        resource_cell(span.resource),
         # store-query: the value buckets of the latency and the time to first token (at the end of SPAN_COLUMNS)
         value_bucket((end - start) / 1e6),
         value_bucket(fields["time_to_first_token_ms"]),
     )
 
 
-def log_values(item: Any) -> tuple[Any, ...]:
+def log_values(item: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
     """The values of one `logs` row (in `LOG_COLUMNS` order) from an exported log record (`ReadableLogRecord`,
     or `LogData` of SDKs before 1.39)."""
     record = getattr(item, "log_record", item)
     resource_obj = getattr(item, "resource", None) or getattr(record, "resource", None)
-    resource = dict(resource_obj.attributes) if resource_obj is not None else {}
+    resource = resource_obj.attributes if resource_obj is not None else {}
     attrs = dict(record.attributes or {})
     number = getattr(record.severity_number, "value", record.severity_number) or 9
     body = record.body
@@ -92,8 +102,6 @@ def log_values(item: Any) -> tuple[Any, ...]:
         format(trace_id, "032x") if trace_id else None,
         format(span_id, "016x") if span_id else None,
         project_of(attrs, resource),
-        _json(attrs),
-        _json(resource),
+        attributes_cell(attrs),
+        resource_cell(resource_obj),
     )
-
-
