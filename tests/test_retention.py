@@ -116,3 +116,29 @@ def test_used_bytes_leaves_out_the_free_pages(path: Path, conn: sqlite3.Connecti
     conn.execute("DELETE FROM spans")
     assert conn.execute("PRAGMA page_count").fetchone()[0] == pages  # the file keeps its pages...
     assert _store.used_bytes(conn) < before - 100 * 2_000  # ...the data no longer uses them
+
+
+def test_retention_deletes_in_short_transactions_so_other_writers_get_the_lock_between(
+    path: Path, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big prune holds the write lock for one chunk at a time (other processes wait at most `BUSY_TIMEOUT`):
+    10 old spans in chunks of 3 are 4 transactions of at most 3 rows each, by age and by size alike."""
+    from gateway_otel.store import _writer
+
+    monkeypatch.setattr(_writer, "DELETE_CHUNK", 3)
+    _fill(path, conn, [NOW - 2 * DAY_NS + i for i in range(10)] + [NOW])
+    deleted: list[int] = []
+    commits: list[str] = []
+    conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    real_delete = _writer._delete_before
+
+    def counting(*args: object) -> int:
+        count = real_delete(*args)  # type: ignore[arg-type]
+        deleted.append(count)
+        return count
+
+    monkeypatch.setattr(_writer, "_delete_before", counting)
+    assert _store.prune(conn, _store.StoreConfig(path, 86_400.0, None), now_ns=NOW) == 10
+    assert _times(conn) == ([NOW], [NOW]) and deleted == [10, 10]  # spans, then logs
+    assert len(commits) == 8  # 3 + 3 + 3 + 1 rows (then 0: the end) for spans, the same for logs: 4 + 4
+    assert _drop_oldest(conn, "spans", "start_ns", 0.5) == 1 and _times(conn)[0] == []

@@ -229,18 +229,16 @@ def prune(conn: sqlite3.Connection, config: StoreConfig, now_ns: int | None = No
     dropped = 0
     if config.max_age_seconds is not None:
         cutoff = now_ns - int(config.max_age_seconds * 1e9)
-        with transaction(conn):
-            dropped = conn.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)).rowcount
-            conn.execute("DELETE FROM logs WHERE time_ns < ?", (cutoff,))
+        dropped = _delete_before(conn, "spans", "start_ns", "<", cutoff)
+        _delete_before(conn, "logs", "time_ns", "<", cutoff)
     if config.max_bytes is not None:
         for _ in range(8):  # each pass removes about the excess plus a tenth, so this ends in one or two
             used = used_bytes(conn)
             if used <= config.max_bytes:
                 break
             fraction = 1 - config.max_bytes * 0.9 / used  # above 0.1 and below 1: the data is over its limit
-            with transaction(conn):
-                dropped += _drop_oldest(conn, "spans", "start_ns", fraction)
-                _drop_oldest(conn, "logs", "time_ns", fraction)
+            dropped += _drop_oldest(conn, "spans", "start_ns", fraction)
+            _drop_oldest(conn, "logs", "time_ns", fraction)
     if dropped:  # run to its end: `execute()` steps this pragma once, which frees one page
         conn.executescript("PRAGMA incremental_vacuum")
     return dropped
@@ -253,4 +251,25 @@ def _drop_oldest(conn: sqlite3.Connection, table: str, column: str, fraction: fl
         return 0
     skip = math.ceil(count * fraction) - 1
     cutoff = conn.execute(f"SELECT {column} FROM {table} ORDER BY {column} LIMIT 1 OFFSET ?", (skip,)).fetchone()[0]
-    return conn.execute(f"DELETE FROM {table} WHERE {column} <= ?", (cutoff,)).rowcount
+    return _delete_before(conn, table, column, "<=", cutoff)
+
+
+DELETE_CHUNK = 5_000
+"""Rows retention deletes per transaction: each holds the store's write lock, which other processes' writers wait
+for at most `BUSY_TIMEOUT`; one transaction dropping a tenth of a million spans held it for ~28 s."""
+
+
+def _delete_before(conn: sqlite3.Connection, table: str, column: str, operator: str, cutoff: int) -> int:
+    """Delete `table`'s rows whose `column` is `operator` (`<` or `<=`) `cutoff`, `DELETE_CHUNK` rows per
+    transaction, so other writers get the lock in between; returns how many."""
+    statement = (
+        f"DELETE FROM {table} WHERE rowid IN "
+        f"(SELECT rowid FROM {table} WHERE {column} {operator} ? ORDER BY {column} LIMIT ?)"
+    )
+    total = 0
+    while True:
+        with transaction(conn):
+            count = conn.execute(statement, (cutoff, DELETE_CHUNK)).rowcount
+        total += count
+        if count < DELETE_CHUNK:
+            return total
