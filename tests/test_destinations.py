@@ -405,3 +405,16 @@ def test_dotenv_parsing(tmp_path: Any) -> None:
     assert destinations.load_dotenv(env_file) == {"E": "after it"}
 
 
+
+
+def test_the_local_store_queues_8192_spans_by_default_the_others_2048_and_an_explicit_size_wins(
+    tmp_path: Path,
+) -> None:
+    """The local store's writer may wait up to 10 s for another process's write lock: its queue covers that."""
+    env = {"GATEWAY_OTEL_DESTINATIONS": "local,console", "GATEWAY_OTEL_LOCAL_PATH": str(tmp_path / "t.db")}
+    for size, expected in ((None, {"local": 8192, "console": 2048}), (100, {"local": 100, "console": 100})):
+        providers = gateway_otel.configure(environ=env, set_global=False, max_queue_size=size)
+        try:
+            assert {p.name: p.max_queue_size for p in providers.processors} == expected
+        finally:
+            providers.shutdown()

@@ -147,10 +147,24 @@ class Providers:
 _active: Providers | None = None
 
 
+QUEUE_SIZE = 2048
+"""Spans a destination's queue holds by default."""
+LOCAL_QUEUE_SIZE = 8192
+"""The local store's default queue: its writer may wait up to `store.BUSY_TIMEOUT` (10 s) for another process's
+write lock, or lose the GIL to a busy application for a while; 8192 spans cover 10 s of ~800 calls/s, about what one
+process makes through the in-process simulator, at ~5 KB of memory per queued span."""
+
+
+def queue_size_of(explicit: int | None, destination_type: str) -> int:
+    return explicit if explicit is not None else LOCAL_QUEUE_SIZE if destination_type == "local" else QUEUE_SIZE
+
+
 def _check_limits(max_queue_size: Any, shutdown_timeout: Any) -> None:
     """`configure()`'s queue size and shutdown timeout, checked before anything starts (not at the first span);
     `shutdown_timeout=None` means `GATEWAY_OTEL_SHUTDOWN_TIMEOUT`, else 5 s."""
-    if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int) or max_queue_size <= 0:
+    if max_queue_size is not None and (
+        isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int) or max_queue_size <= 0
+    ):
         raise ConfigurationError(
             f"max_queue_size={max_queue_size!r} is not valid: expected a whole number greater than 0"
         )
@@ -183,14 +197,15 @@ def configure(
     resource: Resource | None = None,
     set_global: bool = True,
     environ: Mapping[str, str] | None = None,
-    max_queue_size: int = 2048,
+    max_queue_size: int | None = None,
     shutdown_timeout: float | None = None,
 ) -> Providers:
     """Build SDK tracer and meter providers exporting to `destinations` (default: `GATEWAY_OTEL_DESTINATIONS`,
     else `otlp` when `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` is set, else `local`, which says so once), and make
     them the global providers unless `set_global=False`.
 
-    Each destination has its own queue of `max_queue_size` spans. `Providers.shutdown()`, also run at exit, takes
+    Each destination has its own queue of `max_queue_size` spans (default: 8192 for the local store, whose writer
+    may wait for another process's write lock, 2048 for the others). `Providers.shutdown()`, also run at exit, takes
     at most `shutdown_timeout` seconds in all (default: `GATEWAY_OTEL_SHUTDOWN_TIMEOUT`, else 5).
     """
     global _active
@@ -210,7 +225,7 @@ def configure(
         processor = DestinationProcessor(
             destination.id,
             span_exporter(destination),
-            max_queue_size=max_queue_size,
+            max_queue_size=queue_size_of(max_queue_size, destination.type),
             shutdown_timeout=timeout,
             privacy_mode=destination.privacy_mode,
             sampling_rate=destination.sampling_rate,
