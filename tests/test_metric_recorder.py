@@ -97,6 +97,25 @@ def test_a_collection_records_what_the_calls_queued(worker_held_back: None, tele
     assert telemetry.metrics()["gen_ai.client.operation.duration"][0].count == 1  # recorded once, not per collection
 
 
+def test_instrumenting_again_with_the_same_meter_provider_still_records_at_collection(
+    worker_held_back: None, sim: Any
+) -> None:
+    """The SDK keeps the first observable instrument of a name: its callback must serve the second recorder too."""
+    reader = InMemoryMetricReader()
+    meter_provider, tracer_provider = MeterProvider(metric_readers=[reader]), TracerProvider()
+    counts = []
+    try:
+        for _ in range(2):
+            gateway_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
+            [duration] = _points(reader.get_metrics_data())["gen_ai.client.operation.duration"]
+            counts.append(duration.count)
+            gateway_otel.uninstrument()
+    finally:
+        gateway_otel.uninstrument()
+    assert counts == [1, 2]
+
+
 def test_the_worker_records_on_its_own_thread_without_any_collection() -> None:
     recorded: list[tuple[str, float, dict[str, Any], str]] = []
     done = threading.Event()

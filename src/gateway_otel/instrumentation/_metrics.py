@@ -99,9 +99,13 @@ class MetricRecorder:
         self._with_context = _takes_context(instruments.duration.record)
         self._closed = False
         self._reset()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         # An observable instrument whose callback yields nothing: the SDK calls it at the start of every collection,
-        # for every reader, and it exports no data point of its own.
-        meter.create_observable_gauge("gateway.client.pending_measurements", callbacks=[self._on_collect])
+        # for every reader, and it exports no data point of its own. Instrumenting again with the same meter gets
+        # the instrument registered the first time (the SDK keeps one per name), so its callback records what every
+        # live recorder queued, not one recorder's.
+        meter.create_observable_gauge("gateway.client.pending_measurements", callbacks=[_record_queued])
         os.register_at_fork(after_in_child=_forked(weakref.ref(self)))
 
     def _reset(self) -> None:
@@ -149,10 +153,6 @@ class MetricRecorder:
                 self._thread.daemon = True
                 self._thread.start()
 
-    def _on_collect(self, options: CallbackOptions) -> Iterable[Observation]:
-        self.flush()
-        return ()
-
     def _record(self, item: Measurements) -> None:
         key, duration, first_chunk, per_chunk, input_tokens, output_tokens, cost, context = item
         attrs, input_attrs, output_attrs = self.attributes(key)
@@ -183,6 +183,28 @@ class MetricRecorder:
                 self._attributes.clear()
             self._attributes[key] = cached
         return cached
+
+
+_LIVE: weakref.WeakSet[MetricRecorder] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def _fresh_live_lock() -> None:
+    """In a forked child: a lock another thread of the parent held at the fork would never be released."""
+    global _LIVE_LOCK
+    _LIVE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_live_lock)
+
+
+def _record_queued(options: CallbackOptions) -> Iterable[Observation]:
+    """The collection's callback: every live recorder records what it holds queued, before the readers read."""
+    with _LIVE_LOCK:
+        recorders = list(_LIVE)
+    for recorder in recorders:
+        recorder.flush()
+    return ()
 
 
 def _work(ref: weakref.ref[MetricRecorder]) -> None:
