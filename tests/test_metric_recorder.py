@@ -197,6 +197,21 @@ def test_a_forked_child_starts_with_an_empty_queue_and_no_worker(worker_held_bac
     assert (len(recorder._pending), recorder._thread, recorder._wake.is_set()) == (0, None, False)
 
 
+def test_where_no_thread_can_start_the_caller_records(monkeypatch: pytest.MonkeyPatch, telemetry: Captured) -> None:
+    """At interpreter shutdown `Thread.start()` raises RuntimeError: the measurement is recorded at once instead."""
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    recorder = _recorder()
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    recorder.put((KEY, 0.5, None, None, 58, 100, None, None))
+    assert (len(recorder._pending), recorder._thread) == (0, None)
+    monkeypatch.undo()
+    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert (duration.count, duration.sum, duration.attributes) == (1, 0.5, ATTRIBUTES)
+
+
 APP = textwrap.dedent(
     """
     import json, sys

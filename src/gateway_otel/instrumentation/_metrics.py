@@ -147,11 +147,17 @@ class MetricRecorder:
         self.flush()
 
     def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=_work, args=(weakref.ref(self),), name="gateway_otel-metrics")
-                self._thread.daemon = True
-                self._thread.start()
+        """Start the worker; where no thread can start (at interpreter shutdown), record on the caller's thread."""
+        try:
+            with self._lock:
+                if self._thread is None:
+                    thread = threading.Thread(target=_work, args=(weakref.ref(self),), name="gateway_otel-metrics")
+                    thread.daemon = True
+                    thread.start()
+                    self._thread = thread
+        except RuntimeError:
+            self._wake.clear()
+            self.flush()
 
     def _record(self, item: Measurements) -> None:
         key, duration, first_chunk, per_chunk, input_tokens, output_tokens, cost, context = item
