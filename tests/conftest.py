@@ -14,9 +14,11 @@ import pytest
 from hypothesis import settings
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 import gateway_otel
 
@@ -101,6 +103,28 @@ def telemetry(make_telemetry: Any) -> Captured:
 @pytest.fixture
 def sim() -> GatewaySimulator:
     return GatewaySimulator()
+
+
+def chat_span(number: int, start_ns: int) -> ReadableSpan:
+    """A finished chat span (ids `number`, 1 ms long) as an exporter or the store's writer receives it."""
+    return ReadableSpan(
+        name=f"chat m {number}",
+        context=SpanContext(number, number, False, TraceFlags(1)),
+        kind=SpanKind.CLIENT,
+        attributes={"gen_ai.request.model": "m", "gen_ai.operation.name": "chat"},
+        start_time=start_ns,
+        end_time=start_ns + 1_000_000,
+        resource=Resource.create({"service.name": "tests"}),
+    )
+
+
+def instrument_into(providers: Any) -> None:
+    """`gateway_otel.instrument()` onto every provider `configure(set_global=False)` returned."""
+    gateway_otel.instrument(
+        tracer_provider=providers.tracer_provider,
+        meter_provider=providers.meter_provider,
+        logger_provider=providers.logger_provider,
+    )
 
 
 def make_client(

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from conftest import make_client
+from conftest import instrument_into, make_client
 from gateway_otel.cli import main as cli
 from openobserve_fake import FakeOpenObserve, stored_row
 
@@ -266,11 +266,7 @@ def test_the_default_backend_is_the_local_store(monkeypatch: Any, capsys: Any, t
     monkeypatch.setenv("GATEWAY_OTEL_LOCAL_PATH", str(store))
     monkeypatch.setenv("GATEWAY_OTEL_DOTENV", "/nonexistent/.env")
     providers = gateway_otel.configure("local", environ={"GATEWAY_OTEL_LOCAL_PATH": str(store)}, set_global=False)
-    gateway_otel.instrument(
-        tracer_provider=providers.tracer_provider,
-        meter_provider=providers.meter_provider,
-        logger_provider=providers.logger_provider,
-    )
+    instrument_into(providers)
     try:
         client = make_client(sim)
         replies = [

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 import gateway_otel
-from conftest import make_client
+from conftest import instrument_into, make_client
 from gateway_otel import ConfigurationError, destinations
 from gateway_otel._semconv import is_content
 from gateway_otel.cli import main as cli
@@ -241,11 +241,7 @@ def test_privacy_mode_drops_every_kind_of_content(sim: Any) -> None:
             "GATEWAY_OTEL_OPENOBSERVE_PRIVACY_MODE": "true",
         }
         providers = gateway_otel.configure(environ=env, set_global=False)
-        gateway_otel.instrument(
-            tracer_provider=providers.tracer_provider,
-            meter_provider=providers.meter_provider,
-            logger_provider=providers.logger_provider,
-        )
+        instrument_into(providers)
         tool = {"type": "function", "function": {"name": "secret_tool", "description": "secret-description",
                                                   "parameters": {"type": "object", "properties": {}}}}  # fmt: skip
         messages = [{"role": "system", "content": "secret-system"}, {"role": "user", "content": "secret-prompt"}]

@@ -17,12 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanContext
 
 import gateway_otel
-from conftest import OPENROUTER_URL, Captured
+from conftest import OPENROUTER_URL, Captured, chat_span
 from gateway_otel.simulator import GatewaySimulator, SimulatedResponse, http_client
 from gateway_otel.store import StoreConfig, StoreWriter
 
@@ -107,23 +106,13 @@ def test_a_poisoned_request_model_still_names_an_encodable_span(telemetry: Captu
     encode_spans([span]).SerializeToString()
 
 
-def _span(number: int, start_ns: int) -> ReadableSpan:
-    return ReadableSpan(
-        name=f"chat m {number}",
-        context=SpanContext(number, number, False, TraceFlags(1)),
-        kind=SpanKind.CLIENT,
-        attributes={"gen_ai.request.model": "m", "gen_ai.operation.name": "chat"},
-        start_time=start_ns,
-        end_time=start_ns + 1_000_000,
-        resource=Resource.create({"service.name": "poison"}),
-    )
 
 
 def test_a_store_batch_keeps_every_row_but_the_one_sqlite_refuses(tmp_path: Path) -> None:
     """A span starting beyond int64 nanoseconds (SQLite refuses the value) is dropped alone and counted."""
     writer = StoreWriter(StoreConfig(tmp_path / "t.db", None, None))
     now = time.time_ns()
-    writer.write_spans([_span(1, now), _span(2, 2**70), _span(3, now + 1)])
+    writer.write_spans([chat_span(1, now), chat_span(2, 2**70), chat_span(3, now + 1)])
     assert writer.dropped == 1
     writer.close()
     conn = sqlite3.connect(tmp_path / "t.db")
@@ -179,19 +168,19 @@ def test_a_child_forked_mid_write_stores_its_own_spans_and_exits(tmp_path: Path)
 
     writer = StoreWriter(StoreConfig(tmp_path / "t.db", None, None))
     now = time.time_ns()
-    writer.write_spans([_span(1, now)])  # the parent's connection is open
+    writer.write_spans([chat_span(1, now)])  # the parent's connection is open
     with writer._lock:  # as if a write were in progress on another thread
         pid = os.fork()
         if pid == 0:  # the child
             code = 1
             try:
-                writer.write_spans([_span(2, now + 1)])
+                writer.write_spans([chat_span(2, now + 1)])
                 writer.close()
                 code = 0
             finally:
                 os._exit(code)
     assert _exit_code_of(pid) == 0
-    writer.write_spans([_span(3, now + 2)])  # the parent's own connection still works
+    writer.write_spans([chat_span(3, now + 2)])  # the parent's own connection still works
     writer.close()
     conn = sqlite3.connect(tmp_path / "t.db")
     names = [r[0] for r in conn.execute("SELECT name FROM spans ORDER BY start_ns")]
@@ -226,17 +215,17 @@ def test_a_child_forked_while_the_queue_is_full_exports_its_own_spans(tmp_path: 
     now = time.time_ns()
     try:
         for i in range(12):
-            processor.on_end(_span(i + 1, now + i))
+            processor.on_end(chat_span(i + 1, now + i))
         deadline = time.monotonic() + 10
         while processor.dropped == 0 and time.monotonic() < deadline:
-            processor.on_end(_span(100, now))
+            processor.on_end(chat_span(100, now))
         assert processor.dropped > 0  # the parent's queue is full
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 for i in range(3):
-                    processor.on_end(_span(200 + i, now))
+                    processor.on_end(chat_span(200 + i, now))
                 processor.shutdown()
                 code = 0 if processor.dropped == 0 else 2
             finally:

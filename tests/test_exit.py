@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import gateway_otel
-from conftest import make_client
+from conftest import instrument_into, make_client
 from gateway_otel.destinations import _configure
 from otlp_receiver import OtlpReceiver
 
@@ -226,11 +226,7 @@ def test_providers_shutdown_keeps_one_deadline_for_every_signal(
             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
         }
         providers = gateway_otel.configure("otlp", environ=env, set_global=False, shutdown_timeout=2)
-        gateway_otel.instrument(
-            tracer_provider=providers.tracer_provider,
-            meter_provider=providers.meter_provider,
-            logger_provider=providers.logger_provider,
-        )
+        instrument_into(providers)
         try:
             client = make_client(sim)
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])

@@ -19,7 +19,7 @@ except ImportError:  # SDK < 1.39
     from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogs  # type: ignore[attr-defined,no-redef]
 
 import gateway_otel
-from conftest import make_client, run
+from conftest import instrument_into, make_client, run
 from gateway_otel.simulator import GatewaySimulator
 from gateway_otel.store import attributes_of
 
@@ -135,11 +135,7 @@ def test_local_destination_stores_the_records_in_their_trace(
     path = tmp_path / "t.db"
     env = {"GATEWAY_OTEL_LOCAL_PATH": str(path), "GATEWAY_OTEL_LOCAL_PRIVACY_MODE": str(privacy).lower()}
     providers = gateway_otel.configure("local", environ=env, set_global=False)
-    gateway_otel.instrument(
-        tracer_provider=providers.tracer_provider,
-        meter_provider=providers.meter_provider,
-        logger_provider=providers.logger_provider,
-    )
+    instrument_into(providers)
     try:
         client = make_client(sim)
         client.chat.completions.create(model="openai/gpt-4o-mini", messages=PROMPT)

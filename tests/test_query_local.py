@@ -15,7 +15,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 
 import gateway_otel
-from conftest import make_client, run
+from conftest import instrument_into, make_client, run
 from gateway_otel import AsyncTelemetry, Telemetry
 from gateway_otel.query import LogsResult, MetricsResult, QueryError, TracesResult
 from gateway_otel.query._local_store import LocalBackend
@@ -32,11 +32,7 @@ def instrumented_calls(path: Path, service: str, sim: GatewaySimulator) -> None:
         set_global=False,
         resource=Resource.create({"service.name": service}),
     )
-    gateway_otel.instrument(
-        tracer_provider=providers.tracer_provider,
-        meter_provider=providers.meter_provider,
-        logger_provider=providers.logger_provider,
-    )
+    instrument_into(providers)
     try:
         client = make_client(sim)
         client.chat.completions.create(model="openai/gpt-4o-mini", messages=PROMPT, extra_body={"session_id": "s1"})

@@ -7,24 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
+from conftest import chat_span
 from gateway_otel.store import StoreConfig, StoreWriter
 from gateway_otel.store._writer import chunk_sizes
-
-
-def _span(number: int, start_ns: int) -> ReadableSpan:
-    return ReadableSpan(
-        name=f"chat m {number}",
-        context=SpanContext(number, number, False, TraceFlags(1)),
-        kind=SpanKind.CLIENT,
-        attributes={"gen_ai.request.model": "m", "gen_ai.operation.name": "chat"},
-        start_time=start_ns,
-        end_time=start_ns + 1_000_000,
-        resource=Resource.create({"service.name": "batch"}),
-    )
 
 
 @pytest.mark.parametrize(
@@ -48,11 +34,11 @@ def test_a_batch_of_512_spans_is_ten_statements(tmp_path: Path) -> None:
     """BEGIN, 8 inserts of 64 rows, COMMIT: `executemany` stepped once per row, letting go of the GIL each time."""
     writer = StoreWriter(StoreConfig(tmp_path / "t.db", None, None))
     now = time.time_ns()
-    writer.write_spans([_span(1, now)])  # opens the file and runs the first retention pass
+    writer.write_spans([chat_span(1, now)])  # opens the file and runs the first retention pass
     statements: list[str] = []
     conn = writer._connection()
     conn.set_trace_callback(statements.append)
-    writer.write_spans([_span(n, now + n) for n in range(2, 514)])
+    writer.write_spans([chat_span(n, now + n) for n in range(2, 514)])
     conn.set_trace_callback(None)
     assert [s.split(" (", 1)[0] for s in statements] == [
         "BEGIN IMMEDIATE",
@@ -73,9 +59,9 @@ def test_bad_rows_in_different_statements_are_each_dropped_alone(tmp_path: Path)
     """A start beyond int64 (SQLite refuses it) in the first and in the last statement: 298 of 300 stored."""
     writer = StoreWriter(StoreConfig(tmp_path / "t.db", None, None))
     now = time.time_ns()
-    spans = [_span(n, now + n) for n in range(1, 301)]
-    spans[5] = _span(6, 2**70)
-    spans[299] = _span(300, 2**64)
+    spans = [chat_span(n, now + n) for n in range(1, 301)]
+    spans[5] = chat_span(6, 2**70)
+    spans[299] = chat_span(300, 2**64)
     writer.write_spans(spans)
     assert writer.dropped == 2
     writer.close()
