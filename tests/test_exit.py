@@ -25,7 +25,7 @@ import pytest
 
 import gateway_otel
 from conftest import instrument_into, make_client
-from gateway_otel.destinations import _configure
+from gateway_otel.destinations import _configure, _shutdown
 from otlp_receiver import OtlpReceiver
 
 TEARDOWN = 1.5
@@ -315,3 +315,28 @@ def test_shutting_down_the_spans_alone_leaves_the_metrics_running() -> None:
         sent = [path for path, _, _ in receiver.requests]
         providers.shutdown()
     assert sent == ["/v1/metrics"]
+
+
+def test_a_part_that_gave_up_at_the_deadline_is_said_by_the_exit_itself() -> None:
+    """A destination's spans stop at the deadline (their task returns False, its thread ends): the exit says why,
+    on its own thread. Said from the task's daemon thread, the line could be cut off by the interpreter's exit (the
+    locked-store test saw no warning once)."""
+    said: list[tuple[str, bool]] = []
+
+    class Destination:
+        name = "local"
+
+        def shutdown_tasks(self, deadline: Any) -> list[Any]:
+            return [("local spans", lambda: False), ("local metrics", lambda: None), ("local logs", lambda: True)]
+
+        def gave_up(self, deadline: Any) -> None:
+            said.append((self.name, threading.current_thread() is threading.main_thread()))
+
+    class Finished(Destination):
+        name = "otlp"
+
+        def shutdown_tasks(self, deadline: Any) -> list[Any]:
+            return [("otlp spans", lambda: True), ("otlp metrics", lambda: 1 / 0)]  # a failure is not lateness
+
+    _shutdown.shut_down([Destination(), Finished()], [], 5.0)
+    assert said == [("local", True)]

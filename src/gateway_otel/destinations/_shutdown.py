@@ -38,26 +38,32 @@ class Deadline:
         return max(0.0, self._end - time.monotonic())
 
 
-def _quietly(name: str, task: Callable[[], object]) -> Callable[[], None]:
+def _quietly(name: str, task: Callable[[], object], finished: set[str]) -> Callable[[], None]:
     def run() -> None:
         try:
-            task()
+            if task() is not False:
+                finished.add(name)
         except Exception:  # a part that fails to stop must not stop the others, nor print a thread traceback
+            finished.add(name)
             logger.debug("gateway_otel: shutting down %s failed", name, exc_info=True)
 
     return run
 
 
 def within(deadline: Deadline, tasks: Sequence[Task]) -> list[str]:
-    """Run every task at once, each on a daemon thread; wait for them until `deadline`; the names still running."""
+    """Run every task at once, each on a daemon thread; wait for them until `deadline`; the names of those still
+    running, or that returned `False` (they gave up at the deadline themselves: late all the same)."""
     threads = []
+    finished: set[str] = set()
     for name, task in tasks:
-        thread = threading.Thread(target=_quietly(name, task), name=f"gateway-otel-shutdown-{name}", daemon=True)
+        thread = threading.Thread(
+            target=_quietly(name, task, finished), name=f"gateway-otel-shutdown-{name}", daemon=True
+        )
         thread.start()
         threads.append((name, thread))
     for _, thread in threads:
         thread.join(deadline.remaining())
-    return [name for name, thread in threads if thread.is_alive()]
+    return [name for name, _ in threads if name not in finished]
 
 
 class Stoppable(Protocol):
@@ -79,7 +85,7 @@ def shut_down(destinations: Sequence[Stoppable], providers: Sequence[Any], secon
         if any(name.startswith(f"{destination.name} ") for name in late):
             destination.gave_up(deadline)
     for provider in providers:
-        _quietly(type(provider).__name__, provider.shutdown)()
+        _quietly(type(provider).__name__, provider.shutdown, set())()
 
 
 class Closable(Protocol):
