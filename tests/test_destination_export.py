@@ -13,8 +13,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from gateway_otel.destinations import _processor as processor_module
 from gateway_otel.destinations._processor import DestinationProcessor, _GuardedExporter, _rewrite
 
 ATTRIBUTES = {
@@ -154,3 +155,38 @@ def test_a_failed_export_is_warned_about_once_with_its_reason(
         "further failures are counted, not logged.",
         "a line after the export",
     ]
+
+
+def _sampled_span() -> ReadableSpan:
+    context = SpanContext(trace_id=1, span_id=2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return ReadableSpan(name="chat", context=context, start_time=1, end_time=2)
+
+
+def test_a_queue_more_than_a_quarter_full_yields_to_its_worker_unless_exports_fail(
+    destination: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GIL convoy (`_yield_to_worker`): a busy application thread would starve the exporting thread. A queue of 8:
+    the 4th to 8th span (3 to 7 already queued, more than 8 // 4) yield; the 8th wakes the worker (a batch of 8),
+    whose export fails; once failing, nothing yields (the worker is not what is slow)."""
+    yields: list[int] = []
+    monkeypatch.setattr(processor_module, "_yield_to_worker", lambda: yields.append(len(yields)))
+    processor, _, exporter = destination(
+        SpanExportResult.FAILURE, SpanExportResult.SUCCESS, max_queue_size=8, max_export_batch_size=8,
+        schedule_delay=60.0,
+    )
+    per_span = []
+    for _ in range(8):
+        before = len(yields)
+        processor.on_end(_sampled_span())
+        per_span.append(len(yields) - before)
+    assert per_span == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert processor.force_flush()
+    assert (len(exporter.batches), processor.failed_spans, processor.exporting_fails) == (1, 8, True)
+    for _ in range(7):
+        processor.on_end(_sampled_span())
+    assert len(yields) == 5  # exports fail: no yield though 7 are queued
+    assert processor.force_flush()
+    assert (processor.exported_spans, processor.exporting_fails) == (7, False)
+    for _ in range(4):
+        processor.on_end(_sampled_span())
+    assert len(yields) == 6  # exporting again: the 4th yields

@@ -73,11 +73,6 @@ def _burst(tmp_path: Path, processes: int, calls: int) -> tuple[int, int]:
         conn.close()
 
 
-@pytest.mark.xfail(
-    reason="issue 17, open: on a quiet machine the writer's thread is GIL-starved while the app's thread runs flat out "
-    "(its first batch took 7-14 s, the queue of 8192 filled: 8,704 of 10,000 stored); under load it keeps up",
-    strict=False,
-)
 def test_a_burst_of_10000_calls_is_stored_whole(tmp_path: Path) -> None:
     assert _burst(tmp_path, 1, 10_000) == (10_000, 10_000)
 

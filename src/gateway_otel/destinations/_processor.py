@@ -7,7 +7,8 @@ another destination.
   the conventions gets it added to its copy (`_shaping`: OpenObserve); all on the exporting thread, never on the
   application's.
 
-- The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()`.
+- The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()` for
+  long: while it is more than a quarter full, `span.end()` yields 1 ms to the exporting thread (`_yield_to_worker`).
 - Export failures are counted (`failed_spans`) and said **once** per destination and cause, naming the destination,
   the endpoint and the cause in plain words (`_guard`, `_causes`); the exporter's own log lines are held back.
 - The processor also holds its destination's metric reader and log processor, so that the shutdown stops the three
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,6 +46,16 @@ from ._shutdown import Deadline, Task
 logger = logging.getLogger("gateway_otel")
 
 _LOW_64 = (1 << 64) - 1
+YIELD_SECONDS = 0.001
+
+
+def _yield_to_worker() -> None:
+    """Let the exporting thread run: while the queue is more than a quarter full, each finished span waits
+    `YIELD_SECONDS`. A thread that releases the GIL only briefly (the store's writer around each SQLite call) loses
+    it to a busy application thread for tens to hundreds of milliseconds each time (CPython's GIL convoy): a 10,000-call
+    burst filled a queue of 8192 while the writer, given the GIL, needs ~0.1 ms per span. A blocking sleep hands it
+    over; no yield while the destination's exports fail (the worker is not what is slow then)."""
+    time.sleep(YIELD_SECONDS)
 
 
 def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None) -> ReadableSpan:
@@ -95,8 +107,10 @@ class _GuardedExporter(SpanExporter):
         batch = list(spans)
         if self.guard.attempt(lambda: self._send(batch), lambda r: r is SpanExportResult.SUCCESS):
             destination.exported_spans += len(batch)
+            destination.exporting_fails = False
             return SpanExportResult.SUCCESS
         destination.failed_spans += len(batch)
+        destination.exporting_fails = True
         return SpanExportResult.FAILURE
 
     def _send(self, batch: list[ReadableSpan]) -> SpanExportResult:
@@ -215,6 +229,8 @@ class DestinationProcessor(SpanProcessor):
         """Spans left out of their batch because OTLP could not encode a value of theirs (the rest were sent)."""
         self.exported_spans = 0
         self.failed_spans = 0
+        self.exporting_fails = False
+        self._yield_above = max_queue_size // 4
         self.metric_reader: OnceMetricReader | None = None
         self.log_processor: OnceLogProcessor | None = None
         self._pending = 0
@@ -244,7 +260,8 @@ class DestinationProcessor(SpanProcessor):
             self.sampled_out += 1
             return
         with self._lock:
-            full = self._pending >= self.max_queue_size
+            pending = self._pending
+            full = pending >= self.max_queue_size
             if full:
                 self.dropped += 1
             else:
@@ -255,6 +272,8 @@ class DestinationProcessor(SpanProcessor):
             )
             return
         self._batch.on_end(span)
+        if pending > self._yield_above and not self.exporting_fails:
+            _yield_to_worker()
 
     def _after_fork(self) -> None:
         """A forked child (gunicorn, Celery, multiprocessing) starts with an empty queue of its own: the parent's
@@ -270,22 +289,27 @@ class DestinationProcessor(SpanProcessor):
 
     def shutdown(self, deadline: Deadline | None = None) -> None:
         """Flush what can be flushed by `deadline` (alone: within `shutdown_timeout` seconds), then stop. Once."""
+        deadline = deadline or Deadline(self.shutdown_timeout)
+        if not self._stop_spans(deadline):
+            self.gave_up(deadline)
+
+    def _stop_spans(self, deadline: Deadline) -> bool:
+        """Whether the spans' queue was flushed and stopped by `deadline` (True when already stopping)."""
         with self._lock:
             if self._stopping:
-                return
+                return True
             self._stopping = True
-        deadline = deadline or Deadline(self.shutdown_timeout)
         self._spans.deadline = deadline
         stopping = threading.Thread(target=self._batch.shutdown, name=f"gateway-otel-spans-{self.name}", daemon=True)
         stopping.start()
         stopping.join(deadline.remaining())
-        if stopping.is_alive():
-            self.gave_up(deadline)
+        return not stopping.is_alive()
 
     def shutdown_tasks(self, deadline: Deadline) -> list[Task]:
-        """Stopping this destination's spans, metrics and log records: run at once by `_shutdown.shut_down`."""
+        """Stopping this destination's spans, metrics and log records: run at once by `_shutdown.shut_down`, which
+        says why when one is late (here, on a daemon thread, the saying could be cut off by the exit)."""
         self.health.deadline = deadline
-        tasks: list[Task] = [(f"{self.name} spans", lambda: self.shutdown(deadline))]
+        tasks: list[Task] = [(f"{self.name} spans", lambda: self._stop_spans(deadline))]
         reader, logs = self.metric_reader, self.log_processor
         if reader is not None:
             tasks.append((f"{self.name} metrics", lambda: reader.shutdown(timeout_millis=deadline.remaining() * 1000)))
