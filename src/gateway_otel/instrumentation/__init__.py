@@ -14,7 +14,7 @@ from .._settings import Settings
 from .._version import __version__
 from ._handler import InstrumentationHandler
 from ._logs import FailureLog
-from ._metrics import Instruments
+from ._metrics import Instruments, MetricRecorder
 from ._patch import patch, unpatch
 
 __all__ = ["GatewayInstrumentor"]
@@ -45,6 +45,7 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _restore: list[tuple[type, Any]] | None = None
     _settings: Settings | None = None
+    _recorder: MetricRecorder | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.40.0",)
@@ -84,12 +85,17 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             configure()
         tracer = trace.get_tracer("gateway_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
-        handler = InstrumentationHandler(tracer, Instruments(meter), FailureLog(logger_provider), settings)
+        recorder = MetricRecorder(meter, Instruments(meter)) if settings.metrics else None
+        handler = InstrumentationHandler(tracer, recorder, FailureLog(logger_provider), settings)
         self._restore = patch(handler)
         self._settings = settings
+        self._recorder = recorder
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._restore:
             unpatch(self._restore)
         self._restore = None
         self._settings = None
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None

@@ -76,20 +76,30 @@ def to_json(value: Any) -> str:
 # Credentials a request body may carry for the gateway to use upstream (LiteLLM's client-side `api_key`,
 # `aws_secret_access_key`, `vertex_credentials`, a `user_config` full of them, a PEM key, a JWT): their values never
 # reach a span (`_secrets.redact`).
-_MAY_HOLD_CREDENTIAL = re.compile(
+_CREDENTIAL_HINTS = (
     r"key|secret|pass|pwd|credential|auth|token[^s]|bearer|cookie|signature|sas|jwt"
-    r"|-----begin|eyj|sk-|pk-|rk-|akia|asia|aiza|gh[pousr]_|github_pat|xox|hf_|basic",
-    re.IGNORECASE,
+    r"|-----begin|eyj|sk-|pk-|rk-|akia|asia|aiza|gh[pousr]_|github_pat|xox|hf_|basic"
 )
-"""One search over the JSON clears an ordinary body (model, max_tokens, temperature...) in ~1 µs; only a body that
-may hold a credential is walked again."""
+_MAY_HOLD_CREDENTIAL = re.compile(_CREDENTIAL_HINTS, re.IGNORECASE)
+_MAY_HOLD_CREDENTIAL_LOWERED = re.compile(_CREDENTIAL_HINTS)
+"""The same search over text lowered first: ~10x faster than `re.IGNORECASE` (which defeats the engine's check of
+each position's first character against the alternatives'), and the same answer for ASCII text."""
 REDACTED = _secrets.REDACTED
+
+
+def may_hold_credential(text: str) -> bool:
+    """One search clears an ordinary body (model, max_tokens, temperature...) in a few µs; only a body that may
+    hold a credential is walked again. Non-ASCII text keeps the case-insensitive search: Unicode case folding
+    matches more than `lower()` does (`ſ` is an `s` to it)."""
+    if text.isascii():
+        return _MAY_HOLD_CREDENTIAL_LOWERED.search(text.lower()) is not None
+    return _MAY_HOLD_CREDENTIAL.search(text) is not None
 
 
 def safe_json(value: Any) -> str:
     """`value` as JSON with credential-named fields at any depth and credential-shaped values replaced."""
     encoded = _JSON.encode(value)
-    if _MAY_HOLD_CREDENTIAL.search(encoded) is not None:
+    if may_hold_credential(encoded):
         encoded = _JSON.encode(_secrets.redact(value))
     return encodable(encoded)
 

@@ -2,7 +2,7 @@
 
 `InstrumentationHandler.start` decides whether a request is ours and opens its span, returning the `Invocation`
 that ends it. It caches what repeats from call to call: each client's host, port and gateway (and the gateway a
-server named in its response headers), and the metric attribute dicts.
+server named in its response headers).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from . import _attributes as A
 from ._endpoints import Endpoint, find_endpoint
 from ._invocation import Invocation
 from ._logs import FailureLog
-from ._metrics import Instruments
+from ._metrics import MetricRecorder
 
 try:  # the key moved between OTel releases; both spellings are honoured
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -29,40 +29,28 @@ except ImportError:  # pragma: no cover
     from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
-_METRIC_ATTRIBUTES = (
-    "gen_ai.operation.name",
-    "gen_ai.provider.name",
-    "gen_ai.request.model",
-    "server.address",
-    "server.port",
-    "gen_ai.response.model",
-    "gateway.upstream.provider",
-    "error.type",
-)
 _CACHE_SIZE = 256
 """Entries kept per cache below; a full cache is emptied and refilled (distinct clients and models are few)."""
 
 
 class InstrumentationHandler:
-    """What one `instrument()` call set up, built together: the tracer, the metric instruments, the failure log and
-    the settings.
+    """What one `instrument()` call set up, built together: the tracer, the metric recorder (None with metrics
+    off), the failure log and the settings.
 
-    It also caches what repeats from call to call: the host, port and gateway of each client's base URL, and the
-    metric attribute dicts of each (model, gateway, server, outcome) combination.
+    It also caches what repeats from call to call: the host, port and gateway of each client's base URL.
     """
 
-    __slots__ = ("_learned", "_metric_attributes", "_origins", "failure_log", "instruments", "settings", "tracer")
+    __slots__ = ("_learned", "_origins", "failure_log", "metrics", "settings", "tracer")
 
     def __init__(
-        self, tracer: trace.Tracer, instruments: Instruments, failure_log: FailureLog, settings: Settings
+        self, tracer: trace.Tracer, metrics: MetricRecorder | None, failure_log: FailureLog, settings: Settings
     ) -> None:
         self.tracer = tracer
-        self.instruments = instruments
+        self.metrics = metrics
         self.failure_log = failure_log
         self.settings = settings
         self._origins: dict[int, tuple[Any, str | None, int | None, Gateway]] = {}
         self._learned: dict[tuple[Any, Any], Gateway] = {}
-        self._metric_attributes: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
 
     def start(self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocation | None:
         """Open the span for a `request(cast_to, options, ...)` call, or return None when it is not traced."""
@@ -133,25 +121,6 @@ class InstrumentationHandler:
                 self._learned.clear()
             self._learned[(host, port)] = gateway
             self._origins.clear()
-
-    def metric_attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
-        """The attributes of every measurement, then with `gen_ai.token.type` input and output, for one `key`
-        (the values of `_METRIC_ATTRIBUTES`, None where absent). Shared between calls: never mutated."""
-        try:
-            cached = self._metric_attributes.get(key)
-        except TypeError:  # an unhashable value from an odd response: built, not cached
-            return _metric_attributes(key)
-        if cached is None:
-            cached = _metric_attributes(key)
-            if len(self._metric_attributes) >= _CACHE_SIZE:
-                self._metric_attributes.clear()
-            self._metric_attributes[key] = cached
-        return cached
-
-
-def _metric_attributes(key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
-    attrs = {name: value for name, value in zip(_METRIC_ATTRIBUTES, key, strict=True) if value is not None}
-    return attrs, {**attrs, "gen_ai.token.type": "input"}, {**attrs, "gen_ai.token.type": "output"}
 
 
 def _request_stream_usage(endpoint: Endpoint, options: Any) -> None:

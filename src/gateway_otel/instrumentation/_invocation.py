@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
@@ -24,7 +25,7 @@ from ._accumulate import ChatAccumulator, ResponsesAccumulator
 from ._content import as_text
 from ._endpoints import Endpoint
 from ._logs import FailureLog
-from ._metrics import Instruments
+from ._metrics import Measurements, MetricRecorder
 from ._raw import wrap_raw_response
 from ._response import ResponseRecord
 from ._stream import StreamState, TracedAsyncStream, TracedStream
@@ -35,9 +36,7 @@ class Handler(Protocol):
 
     settings: Settings
     failure_log: FailureLog
-    instruments: Instruments
-
-    def metric_attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]: ...
+    metrics: MetricRecorder | None
 
     def learn_gateway(self, host: Any, port: Any, gateway: Gateway) -> None: ...
 
@@ -236,8 +235,9 @@ class Invocation:
             self.handler.failure_log.emit(
                 self.context, span.get_span_context(), self.start_attrs, attrs, message, exc
             )
-        if settings.metrics:
-            self._record_metrics(duration, record, error, stream)
+        recorder = self.handler.metrics
+        if recorder is not None:
+            recorder.put(self._measurements(duration, record, error, stream))
 
     def _apply_header_facts(self, facts: HeaderFacts, record: ResponseRecord | None, attrs: dict[str, Any]) -> None:
         """A gateway recognised by its headers renames the call's gateway (unless the `gateway` option forced one)."""
@@ -300,9 +300,11 @@ class Invocation:
         """Scrubbed, then cut: a credential straddling the cut would otherwise survive in part."""
         return as_text(self._scrub(str(value)), limit)
 
-    def _record_metrics(
+    def _measurements(
         self, duration: float, record: ResponseRecord | None, error: str | None, stream: StreamState | None
-    ) -> None:
+    ) -> Measurements:
+        """This call's metrics, for the recorder's worker (`_metrics.Measurements`); the key's order is
+        `_metrics.METRIC_ATTRIBUTES`'."""
         start = self.start_attrs.get
         key = (
             start("gen_ai.operation.name"),
@@ -314,21 +316,22 @@ class Invocation:
             (record.upstream_provider or None) if record is not None else None,
             error,
         )
-        attrs, input_attrs, output_attrs = self.handler.metric_attributes(key)
-        instruments = self.handler.instruments
-        instruments.duration.record(duration, attrs)
+        first_chunk = per_chunk = None
         if stream is not None and stream.first_chunk_at is not None:
-            instruments.time_to_first_chunk.record(stream.first_chunk_at - self._started, attrs)
+            first_chunk = stream.first_chunk_at - self._started
             # Closed, abandoned or cancelled, the end came when the caller decided, not with a chunk.
             if stream.chunks > 1 and stream.outcome in ("completed", "error"):
                 per_chunk = (stream.last_chunk_at - stream.first_chunk_at) / (stream.chunks - 1)
-                instruments.time_per_output_chunk.record(per_chunk, attrs)
         usage = record.usage if record is not None else None
         if usage is None:
-            return
-        if usage.input_tokens is not None:
-            instruments.tokens.record(usage.input_tokens, input_attrs)
-        if usage.output_tokens is not None:
-            instruments.tokens.record(usage.output_tokens, output_attrs)
-        if usage.cost:  # a free call adds nothing to the total
-            instruments.cost.add(usage.cost, attrs)
+            return key, duration, first_chunk, per_chunk, None, None, None, otel_context.get_current()
+        return (
+            key,
+            duration,
+            first_chunk,
+            per_chunk,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cost,
+            otel_context.get_current(),
+        )
