@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +91,29 @@ def test_the_architecture_page_names_real_files_and_the_readme_links_it() -> Non
     unnamed = sorted(m for m in modules if m not in named and not m.startswith("simulator/"))
     assert unnamed == []
     assert "docs/architecture.md" in (ROOT / "README.md").read_text()
+
+
+def test_a_query_command_imports_neither_the_sdk_nor_the_client(tmp_path: Path) -> None:
+    """`gateway-otel stats` over a million spans must answer in a second, and importing the SDK, the exporters,
+    the instrumentation, openai, asyncio and ssl cost ~0.2 s of it: the package and the CLI import them at first
+    use. Checked in a fresh interpreter that runs the command over a store (with one call in it)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import chat_span
+    from gateway_otel.store import StoreConfig, StoreWriter
+
+    writer = StoreWriter(StoreConfig(tmp_path / "t.db", max_age_seconds=None, max_bytes=None))
+    writer.write_spans([chat_span(1, time.time_ns())])
+    writer.close()
+    code = (
+        "import sys, gateway_otel.cli as cli\n"
+        "assert cli.main(['stats', '--window', '1h']) == 0\n"
+        "heavy = ('opentelemetry.sdk', 'opentelemetry.instrumentation', 'openai', 'asyncio', 'ssl', 'wrapt', "
+        "'gateway_otel.instrumentation', 'gateway_otel.destinations._configure')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "GATEWAY_OTEL_LOCAL_PATH": str(tmp_path / "t.db")}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert ran.stdout.splitlines()[2].split()[:2] == ["m", "1"] and ran.stderr == "[]\n"  # the call; nothing heavy

@@ -137,7 +137,7 @@ def test_sql_summaries_equal_the_row_path(
     if legacy == "old store":  # schema 1: no bucket columns, no covering indexes (a reader never upgrades)
         conn = sqlite3.connect(path)
         conn.executescript(
-            "DROP INDEX spans_calls; DROP INDEX spans_streamed; "
+            "DROP INDEX spans_calls; DROP INDEX spans_streamed; DROP INDEX spans_latency; "
             "ALTER TABLE spans DROP COLUMN latency_bucket; ALTER TABLE spans DROP COLUMN ttft_bucket"
         )
         conn.close()
@@ -221,3 +221,22 @@ def test_local_stats_and_metrics_read_no_rows(tmp_path: Path, monkeypatch: Any, 
         assert cli(["metrics", metric, "--path", str(path), "--step", "10m", "--by-model"]) == 0
     with Telemetry("local", path=path) as telemetry:
         assert telemetry.metrics.query("inference_requests_total", time_window="1h").value == 2
+
+
+def test_the_latency_index_is_named_only_where_it_answers(tmp_path: Path) -> None:
+    """`spans_latency` holds model, latency bucket, start and duration: the reader names it for a window without a
+    step or a filter, never with one (it would then read rows it cannot filter), nor on a store without it."""
+    path = tmp_path / "t.db"
+    connect(path).close()
+    conn = sqlite3.connect(path)
+    day = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    window = SummaryQuery(start=day, end=day + timedelta(days=1))
+    new, legacy = _local_summary._spelling(conn, False), _local_summary._spelling(conn, True)
+    assert _local_summary._latency_index(conn, window, new) == " INDEXED BY spans_latency"
+    for changed in ({"step_seconds": 3600.0}, {"model": "m"}, {"project_name": "p"}, {"status": "error"},
+                    {"session_id": "s"}):  # fmt: skip
+        assert _local_summary._latency_index(conn, window.__class__(**{**window.__dict__, **changed}), new) == ""
+    assert _local_summary._latency_index(conn, window, legacy) == ""
+    conn.execute("DROP INDEX spans_latency")
+    assert _local_summary._latency_index(conn, window, new) == ""
+    conn.close()

@@ -80,7 +80,8 @@ def schema_one(path: Path) -> None:
     """Turn a new store into what main's schema 1 made: no bucket columns, no covering indexes, spans_model_start."""
     conn = sqlite3.connect(path)
     conn.executescript(
-        "DROP INDEX spans_calls; DROP INDEX spans_streamed; ALTER TABLE spans DROP COLUMN latency_bucket; "
+        "DROP INDEX spans_calls; DROP INDEX spans_streamed; DROP INDEX spans_latency; "
+        "ALTER TABLE spans DROP COLUMN latency_bucket; "
         "ALTER TABLE spans DROP COLUMN ttft_bucket; CREATE INDEX spans_model_start ON spans (model, start_ns);"
     )
     conn.close()
@@ -120,7 +121,9 @@ def test_a_schema_one_store_is_upgraded_once_and_its_old_rows_still_count(tmp_pa
     writer.write_spans([span(3, T0 + 1000, 300.0, 0.05)])  # opening upgrades; the new row has its buckets
     writer.close()
     connect(path).close()  # twice: nothing more to do
-    assert indexes(path) == {"spans_start", "spans_calls", "spans_streamed", "sqlite_autoindex_spans_1"}
+    assert indexes(path) == {
+        "spans_start", "spans_calls", "spans_streamed", "spans_latency", "sqlite_autoindex_spans_1"
+    }  # fmt: skip
     assert stored(path) == [(500.0, 100.0, None, None), (300.0, 50.0, value_bucket(300.0), value_bucket(50.0))]
     backend = LocalBackend(path)
     rows = backend.spans(SpanQuery(start=query.start, end=query.end, detail=False, limit=None))

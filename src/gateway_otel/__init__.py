@@ -8,15 +8,43 @@ gateway_otel.instrument()   # one span per openai call, GenAI metrics, exporters
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError, GatewayOtelError
-from ._settings import Settings
 from ._version import __version__
-from .destinations import Providers, configure
-from .instrumentation import GatewayInstrumentor
-from .instrumentation._propagation import trace_metadata
-from .query import AsyncTelemetry, Telemetry
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+    from .destinations import Providers, configure
+    from .instrumentation import GatewayInstrumentor
+    from .instrumentation._propagation import trace_metadata
+    from .query import AsyncTelemetry, Telemetry
+
+_LAZY = {
+    "AsyncTelemetry": ".query",
+    "GatewayInstrumentor": ".instrumentation",
+    "Providers": ".destinations",
+    "Settings": "._settings",
+    "Telemetry": ".query",
+    "configure": ".destinations",
+    "trace_metadata": ".instrumentation._propagation",
+}
+"""Names imported at their first use (PEP 562): `import gateway_otel` stays cheap, so that a command such as
+`gateway-otel stats` does not pay for the SDK, the exporters and the instrumentation it does not use (~0.2 s)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gateway_otel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "AsyncTelemetry",
@@ -46,6 +74,8 @@ def instrument(
     raises `ConfigurationError` naming it. Failed calls are also OpenTelemetry log records (in their span's trace)
     through `logger_provider`, else the global one.
     """
+    from .instrumentation import GatewayInstrumentor
+
     GatewayInstrumentor().instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider, **options
     )
@@ -53,4 +83,6 @@ def instrument(
 
 def uninstrument() -> None:
     """Stop tracing and restore the openai client's original methods."""
+    from .instrumentation import GatewayInstrumentor
+
     GatewayInstrumentor().uninstrument()

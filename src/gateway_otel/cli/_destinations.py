@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from .. import destinations
 from ._render import table
 
 COMMANDS = ("destinations",)
@@ -25,6 +24,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import destinations  # here, not at the top: every other command would pay for the exporters
+
     if args.action == "list":
         found = destinations.list_destinations()
         if args.json:

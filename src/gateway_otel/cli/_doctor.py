@@ -13,16 +13,17 @@ import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._env import environment
 from .._errors import BroadcastError, ConfigurationError
-from .._settings import Settings
-from ..destinations import list_destinations
-from ..openrouter import KEY_VARIABLES, BroadcastDestination, list_broadcast_destinations, management_key, server_url
 from ._openrouter import add_openrouter_options
 from ._render import indent, table
+
+if TYPE_CHECKING:  # imported where used: every other command would pay for the exporters and the SDK
+    from .._settings import Settings
+    from ..openrouter import BroadcastDestination
 
 __all__ = ["COMMANDS", "Finding", "Report", "add_commands", "diagnose", "findings", "run"]
 
@@ -169,6 +170,10 @@ def diagnose(
     retry_seconds: float = 20.0,
 ) -> Report:
     """Gather both sides and check them; problems reading either side become findings, never exceptions."""
+    from .._settings import Settings
+    from ..destinations import list_destinations
+    from ..openrouter import KEY_VARIABLES, list_broadcast_destinations, management_key
+
     env = environment(environ)  # the process environment over the .env file, as configure() reads it
     report = Report()
     try:
@@ -226,6 +231,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..openrouter import server_url
+
     report = diagnose(
         url=server_url(args.server_url), workspace_id=args.workspace, retry_seconds=args.retry_for
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store._buckets import value_bucket
-from ..store._database import IS_CALL, OF_MODEL
+from ..store._database import IS_CALL, LATENCY_INDEX, OF_MODEL
 from ._summary import (
     ALL,
     LATENCY,
@@ -108,6 +108,19 @@ def _models(conn: sqlite3.Connection) -> list[str | None]:
     return found
 
 
+def _latency_index(conn: sqlite3.Connection, query: SummaryQuery, sql: _Sql) -> str:
+    """` INDEXED BY spans_latency` where that index answers the latency histogram best: one time bucket and no filter
+    but the model served (it holds model, latency_bucket, start_ns, duration_ms: a histogram is read in bucket order
+    without a sort, a rank's values by one seek; 4-5x faster over a million calls than `spans_calls`, which SQLite
+    picks by itself). Else, and on a store without it (an old store not yet opened by a writer), nothing."""
+    filters = (query.model, query.project_name, query.status, query.session_id)
+    filtered = any(value is not None for value in filters)
+    if filtered or query.step_seconds is not None or sql.latency != "latency_bucket":
+        return ""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (LATENCY_INDEX,)).fetchone()
+    return f" INDEXED BY {LATENCY_INDEX}" if found else ""
+
+
 class _Reader:
     """The queries of one summary: ranges of (model, time bucket) over the covering indexes."""
 
@@ -118,6 +131,7 @@ class _Reader:
         self.step_us = step_micros(query.step_seconds)
         self.buckets = bucket_count(query.start, query.end, query.step_seconds)
         self.fields = {f for f, _ in query.percentiles}
+        self.latency_index = _latency_index(conn, query, sql)
 
     def range_of(self, bucket: int | None) -> tuple[int, int]:
         """[low, high) in ns of a time bucket (None: the whole window)."""
@@ -126,7 +140,9 @@ class _Reader:
         low = (self.start_us + bucket * self.step_us) * 1000
         return low, self.end_ns if bucket == self.buckets - 1 else (self.start_us + (bucket + 1) * self.step_us) * 1000
 
-    def _select(self, model: str | None, bucket: int | None, columns: str, extra: str = "", group: str = "") -> Any:
+    def _select(
+        self, model: str | None, bucket: int | None, columns: str, extra: str = "", group: str = "", index: str = ""
+    ) -> Any:
         """Rows of `columns` (the first being the time bucket) over one model's calls in one time bucket, or in the
         whole window grouped by time bucket when `bucket` is None."""
         low, high = self.range_of(bucket)
@@ -139,7 +155,7 @@ class _Reader:
         else:
             time_bucket, time_params = "?", [bucket or 0]
         sql = (
-            f"SELECT {time_bucket}, {columns} FROM spans WHERE model IS ? AND start_ns >= ? AND start_ns < ? "
+            f"SELECT {time_bucket}, {columns} FROM spans{index} WHERE model IS ? AND start_ns >= ? AND start_ns < ? "
             f"AND {self.where}{extra}{f' GROUP BY {group}' if group else ''}"
         )
         return self.conn.execute(sql, [*time_params, model, low, high, *self.params])
@@ -163,7 +179,8 @@ class _Reader:
                     raw[(model, tb)] = _Raw(*values)
             for field_, expr in histograms:
                 extra = f" AND {expr} IS NOT NULL" if field_ == TTFT else ""
-                for tb, value_bucket_, count in self._select(model, bucket, f"{expr}, count(*)", extra, expr):
+                index = self.latency_index if field_ == LATENCY else ""
+                for tb, value_bucket_, count in self._select(model, bucket, f"{expr}, count(*)", extra, expr, index):
                     raw[(model, tb)].histograms[field_][value_bucket_] = count
         return raw
 
@@ -172,8 +189,9 @@ class _Reader:
         expr, column = (self.sql.latency, "duration_ms") if field_ == LATENCY else (self.sql.ttft, "ttft_ms")
         marks = ", ".join("?" * len(buckets))
         low, high = self.range_of(tb)
+        index = self.latency_index if field_ == LATENCY else ""
         sql = (
-            f"SELECT {expr}, {column} FROM spans WHERE model IS ? AND start_ns >= ? AND start_ns < ? "
+            f"SELECT {expr}, {column} FROM spans{index} WHERE model IS ? AND start_ns >= ? AND start_ns < ? "
             f"AND {self.where}{f' AND {expr} IS NOT NULL' if field_ == TTFT else ''} AND {expr} IN ({marks})"
         )
         out: dict[int, list[float]] = {b: [] for b in buckets}

@@ -4,15 +4,15 @@ are one-line `QueryError`s without credentials. Their span attributes become `Sp
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import urllib.request
 
 from .._errors import QueryError
 from .._secrets import url_without_credentials
@@ -50,6 +50,8 @@ def display_url(url: str, *, query: bool = False) -> str:
 
 
 def _opener(url: str) -> urllib.request.OpenerDirector:
+    import urllib.request
+
     host = urlsplit(url).hostname or ""
     if host in ("127.0.0.1", "localhost", "::1"):
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never proxy loopback
@@ -69,6 +71,10 @@ def request_json(
 
     Messages name `what` and the URL without credentials; header values (the credentials) never appear.
     """
+    import http.client  # here: urllib.request imports ssl (~25 ms), which a query of the local store does not need
+    import urllib.error
+    import urllib.request
+
     data = None if body is None else json.dumps(body).encode()
     url = display_url(url, query=True)  # urllib cannot send user:password from a URL; credentials go in headers
     request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")

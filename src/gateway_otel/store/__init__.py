@@ -12,11 +12,24 @@ The `local` destination writes here (`LocalSpanExporter`, `local_log_exporter`, 
 - `_writer`: batched inserts and retention; `_exporters`: the SDK exporters around the writer.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._cells import attributes_of, events_of
 from ._config import StoreConfig, default_path, demo_path, read_path, store_config
 from ._database import SEVERITIES, SEVERITY_FLOOR, SPAN_COLUMNS, connect, transaction
-from ._exporters import LocalSpanExporter, local_log_exporter
 from ._writer import StoreWriter, prune, used_bytes
+
+if TYPE_CHECKING:
+    from ._exporters import LocalSpanExporter, local_log_exporter
+
+
+def __getattr__(name: str) -> Any:
+    """The exporters (which import the OpenTelemetry SDK) at first use: a query of the store does not need them."""
+    if name in ("LocalSpanExporter", "local_log_exporter"):
+        from . import _exporters
+
+        return getattr(_exporters, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SEVERITIES",

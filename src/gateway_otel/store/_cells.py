@@ -30,9 +30,6 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..instrumentation._attributes import output_content_attributes, tool_schema_attributes
-from ..instrumentation._content import openinference_messages
-from ..instrumentation._response import ResponseRecord
 from ._names import NAMES
 
 DEFLATE = 1
@@ -81,6 +78,9 @@ def _answer(sources: _Sources, count: int) -> dict[str, Any]:
     output = sources.parsed("gen_ai.output.messages")
     if not isinstance(output, list) or not output:
         return {}
+    from ..instrumentation._attributes import output_content_attributes  # here: a query that reads no attributes
+    from ..instrumentation._response import ResponseRecord  # (stats, metrics) does not import the instrumentation
+
     return {"output.value": output_content_attributes(ResponseRecord(output=output), sys.maxsize)["output.value"]}
 
 
@@ -89,6 +89,8 @@ def _flattened(prefix: str, source: str) -> Rebuild:
     them: with exactly the number of keys kept, the same latest messages fit and the same earlier ones do not."""
 
     def rebuild(sources: _Sources, count: int) -> dict[str, Any]:
+        from ..instrumentation._content import openinference_messages
+
         messages = sources.parsed(source)
         return openinference_messages(prefix, messages, count)[0] if isinstance(messages, list) else {}
 
@@ -96,6 +98,8 @@ def _flattened(prefix: str, source: str) -> Rebuild:
 
 
 def _tools(sources: _Sources, count: int) -> dict[str, Any]:
+    from ..instrumentation._attributes import tool_schema_attributes
+
     tools = sources.parsed("gen_ai.tool.definitions")
     return tool_schema_attributes({"tools": tools}, sys.maxsize, count) if isinstance(tools, list) else {}
 

@@ -165,6 +165,7 @@ def add_resources_table(conn: sqlite3.Connection) -> None:
 # --- store-query: the columns and covering indexes that let the local backend aggregate in SQL ----------------------
 CALLS_INDEX = "spans_calls"
 STREAMED_INDEX = "spans_streamed"
+LATENCY_INDEX = "spans_latency"
 IS_CALL = "(model IS NOT NULL OR operation IS NOT NULL)"
 """`_metrics.is_inference` in SQL, spelled exactly so: the two partial indexes below are used only by queries that
 carry this very term."""
@@ -176,6 +177,7 @@ CREATE INDEX IF NOT EXISTS {CALLS_INDEX} ON spans (model, start_ns, status, inpu
     latency_bucket, ttft_bucket, duration_ms, project_name, session_id, nullif(request_model, model)) WHERE {IS_CALL};
 CREATE INDEX IF NOT EXISTS {STREAMED_INDEX} ON spans (model, start_ns, ttft_bucket, ttft_ms, status, project_name,
     session_id, nullif(request_model, model)) WHERE ttft_bucket IS NOT NULL AND {IS_CALL};
+CREATE INDEX IF NOT EXISTS {LATENCY_INDEX} ON spans (model, latency_bucket, start_ns, duration_ms) WHERE {IS_CALL};
 DROP INDEX IF EXISTS spans_model_start
 """  # spans_model_start (schema 1) is the first two columns of spans_calls
 
