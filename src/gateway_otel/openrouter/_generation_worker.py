@@ -114,7 +114,8 @@ class GenerationWorker:
                     self.dropped += 1
                 else:
                     heapq.heappush(self._heap, (job.started + FIRST_DELAY, next(self._order), job))
-                    self._cond.notify()
+                    if self._heap[0][2] is job:  # due first: the worker's wait changes (else it would wake for nothing)
+                        self._cond.notify()
                     if self._thread is None:
                         self._start()
             if full:
