@@ -37,7 +37,7 @@ logger = logging.getLogger("gateway_otel")
 MAX_PENDING = 1000
 """Jobs the queue holds; more are dropped and counted (a process making calls faster than one thread can ask)."""
 FIRST_DELAY = 0.5
-"""Seconds after the call before the first request (OpenRouter has the record a second or two after a call)."""
+"""Seconds after the call before the first request (OpenRouter has the record a few seconds after a call)."""
 MAX_DELAY = 8.0
 """The longest wait between two requests for one generation."""
 GIVE_UP_AFTER = 30.0
