@@ -55,6 +55,7 @@ NOT_RUN = [
     ("README.md", "pip install /path/to/gateway-otel"),
     ("docs/destinations.md", "cp .env.example .env"),
     ("docs/development.md", "bash tests/run.sh -x -q"),
+    ("docs/openrouter.md", "import os, openai, gateway_otel"),  # the generation record: OpenRouter, your key
 ]
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "CONTENT_KEYS",
     "CONTENT_PREFIXES",
     "FAILURE_LOG_CONTENT",
+    "GENERATION_EVENT",
+    "GENERATION_PREFIX",
     "INPUT_MESSAGES",
     "LIFTED_FIELDS",
     "OUTPUT_MESSAGES",
@@ -52,6 +54,13 @@ CONTENT_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "llm.tools.",
 """OpenInference's flattened content: every attribute under these prefixes is content."""
 FAILURE_LOG_CONTENT = (INPUT_MESSAGES, SYSTEM_INSTRUCTIONS, OUTPUT_MESSAGES)
 """The content a failed call's log record carries (the prompt that failed, what a broken stream delivered)."""
+
+
+GENERATION_EVENT = "gateway.openrouter.generation"
+"""The event name (and body) of the log record that carries OpenRouter's final record of a generation; the
+instrumentation emits it, the local store reads it to update the call's row."""
+GENERATION_PREFIX = "gateway.openrouter.generation."
+"""The prefix of that record's attribute names (`...total_cost`, `...native_tokens_prompt`...)."""
 
 
 def is_content(key: str) -> bool:

@@ -68,6 +68,12 @@ class Settings:
     """Default `trace_name` / `span_name` / `generation_name` for the `trace` field (a `trace_metadata()` block
     overrides them). Option: a mapping; env ``GATEWAY_OTEL_TRACE_METADATA``: ``trace_name=checkout,span_name=llm``."""
 
+    openrouter_generation: bool = False
+    """After each OpenRouter call, fetch OpenRouter's final record of the generation (`GET /generation?id=...`, with
+    the call's own key, off the caller's path) and emit it as a `gateway.openrouter.generation` log record in the
+    call's trace; the local store's row gets the final cost. One more request per call, counted against the key's
+    rate limits. Env: ``GATEWAY_OTEL_OPENROUTER_GENERATION``."""
+
     @property
     def trace_join(self) -> str:
         """`openrouter_trace` as people say it: ``auto``, ``true`` or ``false``."""
@@ -101,6 +107,13 @@ class Settings:
                 default=False,
             ),
             trace_metadata=_trace_metadata(options.get("trace_metadata"), env),
+            openrouter_generation=_bool_setting(
+                "openrouter_generation",
+                options.get("openrouter_generation"),
+                "GATEWAY_OTEL_OPENROUTER_GENERATION",
+                env,
+                default=False,
+            ),
         )
 
 

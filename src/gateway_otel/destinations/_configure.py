@@ -246,7 +246,7 @@ def configure(
             logs = GuardedLogExporter(
                 processor.health, logs_out, destination.logs_endpoint, privacy_mode=destination.privacy_mode
             )
-            processor.log_processor = OnceLogProcessor(logs)
+            processor.log_processor = OnceLogProcessor(logs, sampling_rate=destination.sampling_rate)
             logger_provider.add_log_record_processor(processor.log_processor)
     readers = [p.metric_reader for p in processors if p.metric_reader is not None]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)

@@ -179,10 +179,35 @@ class OnceMetricReader(PeriodicExportingMetricReader):
         super().shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
+def sampling_bound(sampling_rate: float) -> int | None:
+    """The bound below which a trace id's low 64 bits are kept; None when every trace is (`sampling_rate` 1)."""
+    return int(sampling_rate * (1 << 64)) if sampling_rate < 1.0 else None
+
+
+def leaves_out(trace_id: int, bound: int | None) -> bool:
+    """Whether a destination with this `sampling_bound` leaves out the trace `trace_id` (0: no trace, kept)."""
+    return bound is not None and trace_id != 0 and (trace_id & _LOW_64) >= bound
+
+
 class OnceLogProcessor(BatchLogRecordProcessor):
-    """The SDK's batch log processor, whose second `shutdown()` (the logger provider's, after ours) returns at once."""
+    """The SDK's batch log processor, whose second `shutdown()` (the logger provider's, after ours) returns at once,
+    and which keeps a record only when its destination keeps the record's trace (`sampling_rate`, as for spans), so a
+    failure or a generation record never reaches a backend without its span."""
 
     _stopping = False
+    sampled_out = 0
+
+    def __init__(self, exporter: Any, *, sampling_rate: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self._sampling_bound = sampling_bound(sampling_rate)
+
+    def on_emit(self, log_record: Any) -> None:
+        """`log_record`: a `ReadWriteLogRecord` (SDK 1.39+) whose `log_record` has the trace id."""
+        record = getattr(log_record, "log_record", log_record)
+        if leaves_out(getattr(record, "trace_id", None) or 0, self._sampling_bound):
+            self.sampled_out += 1
+            return
+        super().on_emit(log_record)
 
     def shutdown(self) -> None:
         if self._stopping:
@@ -218,7 +243,7 @@ class DestinationProcessor(SpanProcessor):
         """What this destination's backend reads beyond the conventions, added to its copy (`_shaping`)."""
         self.privacy_mode = privacy_mode
         self.sampling_rate = sampling_rate
-        self._sampling_bound = int(sampling_rate * (1 << 64))
+        self._sampling_bound = sampling_bound(sampling_rate)
         self.resource = Resource(dict(resource_attributes)) if resource_attributes else None
         self.sampled_out = 0
         self.exporter = exporter
@@ -256,7 +281,7 @@ class DestinationProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self.sampling_rate < 1.0 and (span.context.trace_id & _LOW_64) >= self._sampling_bound:
+        if leaves_out(span.context.trace_id, self._sampling_bound):
             self.sampled_out += 1
             return
         with self._lock:

@@ -76,11 +76,30 @@ class Stoppable(Protocol):
     def gave_up(self, deadline: Deadline) -> None: ...
 
 
+_workers: list[tuple[str, Callable[[float], bool]]] = []
+
+
+def also_stop(name: str, stop: Callable[[float], bool]) -> None:
+    """A process-wide worker that feeds the destinations (the OpenRouter generation fetcher): every shutdown stops it
+    too, at once with the destinations and within the same deadline; `stop(seconds)` says whether it stopped."""
+    if all(known != name for known, _ in _workers):
+        _workers.append((name, stop))
+
+
+def _worker_tasks(deadline: Deadline) -> list[Task]:
+    return [(name, lambda stop=stop: stop(deadline.remaining())) for name, stop in _workers]
+
+
 def shut_down(destinations: Sequence[Stoppable], providers: Sequence[Any], seconds: float) -> None:
-    """Stop every signal of every destination within `seconds` in all, then the SDK providers themselves (whose
-    parts are stopped by then, so they return at once)."""
+    """Stop every signal of every destination (and the workers that feed them, `also_stop`) within `seconds` in all,
+    then the SDK providers themselves (whose parts are stopped by then, so they return at once)."""
     deadline = Deadline(seconds)
-    late = within(deadline, [task for d in destinations for task in d.shutdown_tasks(deadline)])
+    late = within(
+        deadline, [*_worker_tasks(deadline), *(task for d in destinations for task in d.shutdown_tasks(deadline))]
+    )
+    for name, _ in _workers:
+        if name in late:  # a request under way at the deadline: left behind on its daemon thread, nothing emitted
+            logger.debug("gateway_otel: %s was still busy at the shutdown deadline", name)
     for destination in destinations:
         if any(name.startswith(f"{destination.name} ") for name in late):
             destination.gave_up(deadline)

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from .._settings import Settings
 from .._version import __version__
 from ._handler import InstrumentationHandler
-from ._logs import FailureLog
+from ._logs import FailureLog, GenerationLog
 from ._metrics import Instruments, MetricRecorder
 from ._patch import patch, unpatch
 
@@ -86,7 +86,8 @@ class GatewayInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer("gateway_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("gateway_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
         recorder = MetricRecorder(meter, Instruments(meter)) if settings.metrics else None
-        handler = InstrumentationHandler(tracer, recorder, FailureLog(logger_provider), settings)
+        generations = GenerationLog(logger_provider) if settings.openrouter_generation else None
+        handler = InstrumentationHandler(tracer, recorder, FailureLog(logger_provider), settings, generations)
         self._restore = patch(handler)
         self._settings = settings
         self._recorder = recorder

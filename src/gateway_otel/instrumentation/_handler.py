@@ -20,7 +20,7 @@ from ..gateways import Gateway, detect_gateway, gateway_by_name
 from . import _attributes as A
 from ._endpoints import Endpoint, find_endpoint
 from ._invocation import Invocation
-from ._logs import FailureLog
+from ._logs import FailureLog, GenerationLog
 from ._metrics import MetricRecorder
 
 try:  # the key moved between OTel releases; both spellings are honoured
@@ -35,20 +35,26 @@ _CACHE_SIZE = 256
 
 class InstrumentationHandler:
     """What one `instrument()` call set up, built together: the tracer, the metric recorder (None with metrics
-    off), the failure log and the settings.
+    off), the failure log, the generation log (None unless `openrouter_generation`) and the settings.
 
     It also caches what repeats from call to call: the host, port and gateway of each client's base URL.
     """
 
-    __slots__ = ("_learned", "_origins", "failure_log", "metrics", "settings", "tracer")
+    __slots__ = ("_learned", "_origins", "failure_log", "generation_log", "metrics", "settings", "tracer")
 
     def __init__(
-        self, tracer: trace.Tracer, metrics: MetricRecorder | None, failure_log: FailureLog, settings: Settings
+        self,
+        tracer: trace.Tracer,
+        metrics: MetricRecorder | None,
+        failure_log: FailureLog,
+        settings: Settings,
+        generation_log: GenerationLog | None = None,
     ) -> None:
         self.tracer = tracer
         self.metrics = metrics
         self.failure_log = failure_log
         self.settings = settings
+        self.generation_log = generation_log
         self._origins: dict[int, tuple[Any, str | None, int | None, Gateway]] = {}
         self._learned: dict[tuple[Any, Any], Gateway] = {}
 
@@ -112,6 +118,20 @@ class InstrumentationHandler:
             self._origins.clear()
         self._origins[id(base_url)] = origin
         return origin
+
+    def fetch_generation(self, client: Any, generation_id: str, span_context: trace.SpanContext) -> None:
+        """Queue OpenRouter's record of this call's generation for the worker (`openrouter_generation`), with the
+        client's base URL and key; a client without a key has nothing to ask with."""
+        try:
+            log = self.generation_log
+            key = getattr(client, "api_key", None)
+            if log is None or not isinstance(key, str) or not key:
+                return
+            from ..openrouter._generation_worker import generation_worker
+
+            generation_worker().put(generation_id, span_context, str(client.base_url), key, log.emit)
+        except Exception:
+            internal_error("generation")
 
     def learn_gateway(self, host: Any, port: Any, gateway: Gateway) -> None:
         """A server named its gateway in a response's headers: its next calls are that gateway's from the request

@@ -40,6 +40,8 @@ class Handler(Protocol):
 
     def learn_gateway(self, host: Any, port: Any, gateway: Gateway) -> None: ...
 
+    def fetch_generation(self, client: Any, generation_id: str, span_context: trace.SpanContext) -> None: ...
+
 _DEFAULT_ATTRIBUTE_LIMIT = 128
 _RESERVED_ATTRIBUTES = 4
 """Room kept free under the span's attribute limit, so that nothing set later evicts an essential attribute."""
@@ -189,6 +191,8 @@ class Invocation:
         duration = time.perf_counter() - self._started
         span = self.span
         settings = self.handler.settings
+        # The client, for OpenRouter's generation record, before scrubbing replaces it (`_scrub`) with its secrets.
+        client = self._credentials[0] if settings.openrouter_generation and type(self._credentials) is tuple else None
         attrs: dict[str, Any] = {}
         error = None
         try:  # whatever goes wrong while recording, the span ends
@@ -238,6 +242,8 @@ class Invocation:
         recorder = self.handler.metrics
         if recorder is not None:
             recorder.put(self._measurements(duration, record, error, stream))
+        if client is not None and record is not None and record.id and self.gateway.name == "openrouter":
+            self.handler.fetch_generation(client, record.id, span.get_span_context())
 
     def _apply_header_facts(self, facts: HeaderFacts, record: ResponseRecord | None, attrs: dict[str, Any]) -> None:
         """A gateway recognised by its headers renames the call's gateway (unless the `gateway` option forced one)."""

@@ -1,9 +1,11 @@
-"""Failed calls as OpenTelemetry log records, in the trace of their span.
+"""Failed calls, and OpenRouter's final record of a generation, as OpenTelemetry log records in the trace of their
+span.
 
-Only failures are logged (a successful call costs nothing here): one ERROR record per failed call, with the span's
-trace id and span id, the error, and — when content capture is on — the prompt that failed (and what a broken
-stream had delivered). They go to the logger provider given to `instrument()`, else the global one, which
-`configure()` points at every destination that takes logs.
+Failures: one ERROR record per failed call (a successful call costs nothing here), with the span's trace id and span
+id, the error, and — when content capture is on — the prompt that failed (and what a broken stream had delivered).
+Generations (`openrouter_generation=True`): one INFO record per OpenRouter call, emitted later by the worker that
+fetched it (`openrouter/_generation_worker.py`), in the call's span. They go to the logger provider given to
+`instrument()`, else the global one, which `configure()` points at every destination that takes logs.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_context
 
 from .._internal import internal_error
-from .._semconv import FAILURE_LOG_CONTENT
+from .._semconv import FAILURE_LOG_CONTENT, GENERATION_EVENT
 from ._attributes import exception_type
 
 EVENT_NAME = "gateway.call.failed"
@@ -40,12 +42,12 @@ _KEPT = (
 )
 
 
-def _record_factory() -> Callable[..., Any]:
+def _record_factory(event_name: str = EVENT_NAME) -> Callable[..., Any]:
     """How this API release builds a record in a span's context (`context=` since 1.35; trace ids before)."""
     from opentelemetry._logs import LogRecord
 
     if "context" in inspect.signature(LogRecord.__init__).parameters:
-        return lambda context, span_context, **kw: LogRecord(context=context, event_name=EVENT_NAME, **kw)
+        return lambda context, span_context, **kw: LogRecord(context=context, event_name=event_name, **kw)
     return lambda context, span_context, **kw: LogRecord(
         trace_id=span_context.trace_id, span_id=span_context.span_id, trace_flags=span_context.trace_flags, **kw
     )
@@ -112,3 +114,39 @@ class FailureLog:
             self._logger.emit(record)
         except Exception:
             internal_error("log record")
+
+
+class GenerationLog:
+    """Emits OpenRouter's generation records through one OpenTelemetry logger (the handler owns one)."""
+
+    __slots__ = ("_logger", "_make_record")
+
+    def __init__(self, logger_provider: Any = None) -> None:
+        from opentelemetry._logs import get_logger
+
+        from .._version import __version__
+
+        self._logger = get_logger("gateway_otel", __version__, logger_provider)
+        self._make_record: Callable[..., Any] | None = None
+
+    def emit(self, span_context: SpanContext, attributes: Mapping[str, Any]) -> None:
+        """One INFO record `gateway.openrouter.generation` in the call's span (ended by now). Never raises."""
+        try:
+            from opentelemetry._logs import SeverityNumber
+
+            if self._make_record is None:
+                self._make_record = _record_factory(GENERATION_EVENT)
+            now = time.time_ns()
+            record = self._make_record(
+                set_span_in_context(NonRecordingSpan(span_context)),
+                span_context,
+                timestamp=now,
+                observed_timestamp=now,
+                severity_number=SeverityNumber.INFO,
+                severity_text="INFO",
+                body=GENERATION_EVENT,
+                attributes={"event.name": GENERATION_EVENT, **attributes},
+            )
+            self._logger.emit(record)
+        except Exception:
+            internal_error("generation log record")

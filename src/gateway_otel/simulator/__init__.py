@@ -7,7 +7,8 @@ cache-write and reasoning token details, `native_finish_reason`, SSE keep-alive 
 shapes. Answers are deterministic (derived from the request), so tests can assert exact values.
 
 Endpoints (with or without the `/api/v1` or `/v1` prefix): `POST /chat/completions`, `/completions`, `/embeddings`,
-`/responses`, streaming and not; anything else is a 404 in OpenRouter's error shape; no `Authorization` is a 401.
+`/responses`, streaming and not; `GET /generation?id=<id>`, a call's generation record, 404 until `generation_delay`
+seconds after the call; anything else is a 404 in OpenRouter's error shape; no `Authorization` is a 401.
 
 Two ways to run it::
 
@@ -36,7 +37,9 @@ request header `X-Simulator-Scenario: <scenario>`:
   with `response.failed`); a non-streaming answer carries the same `error` in its body;
 - `disconnect`: two content deltas (or half a JSON body), then the connection breaks: in-process the body raises
   the httpx module's `ReadError`, the server drops the socket;
-- `timeout`: no answer; in-process `ReadTimeout` is raised, the server hangs for up to 30 s.
+- `timeout`: no answer; in-process `ReadTimeout` is raised, the server hangs for up to 30 s;
+- `fallback`: an ordinary answer whose generation record has two attempts (`Together` answered 429, then the served
+  provider).
 
 Model families: `gpt-oss` or `reasoning` in the name report reasoning tokens, a `:free` suffix costs nothing,
 prompts of 64+ tokens (whitespace words + 4 per message) report cached tokens (and cache writes on `anthropic/`),

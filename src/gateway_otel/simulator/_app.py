@@ -15,9 +15,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..gateways import GATEWAY_HEADER
+from . import _generations as generations
 from . import _shapes as shapes
 from ._content import (
     EMBEDDING_PRICE,
+    SimulatedUsage,
     conversation_from_input,
     conversation_from_messages,
     conversation_from_prompt,
@@ -42,7 +44,7 @@ ERROR_SCENARIOS: dict[str, tuple[int, str, str]] = {
     "error-503": (503, "There is no available model provider that meets your routing requirements", "Unavailable"),
 }
 """Scenario name -> (HTTP status, `error.message`, `error.metadata.raw`); `{model}` is the requested model."""
-SCENARIOS: tuple[str, ...] = (*ERROR_SCENARIOS, "stream-error", "disconnect", "timeout")
+SCENARIOS: tuple[str, ...] = (*ERROR_SCENARIOS, "stream-error", "disconnect", "timeout", "fallback")
 SIMULATED_USER_ID = "user_simulator"
 DEFAULT_EMBEDDING_DIMENSIONS = 16
 MID_STREAM_MESSAGE = "Provider disconnected unexpectedly (simulated)"
@@ -149,7 +151,11 @@ def _int(body: Mapping[str, Any], *names: str) -> int | None:
     return next((body[n] for n in names if isinstance(body.get(n), int)), None)
 
 
-def _chat(call: _Call) -> dict[str, Any] | _Stream:
+Generated = tuple["dict[str, Any] | _Stream", SimulatedUsage, "str | None"]
+"""A handler's answer before scenarios and framing, with its usage and first finish reason (its generation record)."""
+
+
+def _chat(call: _Call) -> Generated:
     body, meta = call.body, call.meta
     conversation = conversation_from_messages(_require_list(body, "messages"))
     choices = plan_choices(
@@ -162,11 +168,12 @@ def _chat(call: _Call) -> dict[str, Any] | _Stream:
     )
     usage = usage_for(call.requested_model, conversation.prompt_tokens, choices)
     if not call.stream:
-        return shapes.chat_completion(meta, choices, usage)
-    return _Stream(shapes.chat_chunks(meta, choices, usage), shapes.chat_error_chunk(meta, MID_STREAM_MESSAGE))
+        return shapes.chat_completion(meta, choices, usage), usage, choices[0].finish_reason
+    stream = _Stream(shapes.chat_chunks(meta, choices, usage), shapes.chat_error_chunk(meta, MID_STREAM_MESSAGE))
+    return stream, usage, choices[0].finish_reason
 
 
-def _completions(call: _Call) -> dict[str, Any] | _Stream:
+def _completions(call: _Call) -> Generated:
     body, meta = call.body, call.meta
     if body.get("prompt") in (None, "", []):
         raise _BadRequest('Input required: specify "prompt"')
@@ -179,14 +186,14 @@ def _completions(call: _Call) -> dict[str, Any] | _Stream:
         prefix="Simulated completion",
     )
     usage = usage_for(call.requested_model, conversation.prompt_tokens, choices)
+    finish = choices[0].finish_reason
     if not call.stream:
-        return shapes.completion(meta, choices, usage)
-    return _Stream(
-        shapes.completion_chunks(meta, choices, usage), shapes.completion_error_chunk(meta, MID_STREAM_MESSAGE)
-    )
+        return shapes.completion(meta, choices, usage), usage, finish
+    failure = shapes.completion_error_chunk(meta, MID_STREAM_MESSAGE)
+    return _Stream(shapes.completion_chunks(meta, choices, usage), failure), usage, finish
 
 
-def _responses(call: _Call) -> dict[str, Any] | _Stream:
+def _responses(call: _Call) -> Generated:
     body, meta = call.body, call.meta
     items = body.get("input")
     if not isinstance(items, str | list) or not items:
@@ -202,12 +209,14 @@ def _responses(call: _Call) -> dict[str, Any] | _Stream:
     )
     usage = usage_for(call.requested_model, conversation.prompt_tokens, [choice])
     if not call.stream:
-        return shapes.response(meta, body, [shapes.output_item(meta, choice)], usage, shapes.response_status(choice))
+        answer = shapes.response(meta, body, [shapes.output_item(meta, choice)], usage, shapes.response_status(choice))
+        return answer, usage, choice.finish_reason
     events = shapes.response_events(meta, body, choice, usage)
-    return _Stream(events, shapes.response_failed_event(meta, body, MID_STREAM_MESSAGE), done=False, numbered=True)
+    failed = shapes.response_failed_event(meta, body, MID_STREAM_MESSAGE)
+    return _Stream(events, failed, done=False, numbered=True), usage, choice.finish_reason
 
 
-def _embeddings(call: _Call) -> dict[str, Any]:
+def _embeddings(call: _Call) -> Generated:
     body = call.body
     inputs = embedding_inputs(body.get("input"))
     if not inputs:
@@ -219,10 +228,11 @@ def _embeddings(call: _Call) -> dict[str, Any]:
     cost = 0.0 if call.requested_model.endswith(":free") else round(tokens * EMBEDDING_PRICE, 12)
     vectors = [embedding_vector(text, dimensions) for text, _ in inputs]
     fmt = str(body.get("encoding_format") or "float")
-    return shapes.embeddings(call.meta, vectors, tokens, cost, encoding_format=fmt)
+    usage = SimulatedUsage(tokens, 0, 0, 0, 0, cost, 0.0)
+    return shapes.embeddings(call.meta, vectors, tokens, cost, encoding_format=fmt), usage, None
 
 
-_ENDPOINTS: dict[str, tuple[str, Callable[[_Call], dict[str, Any] | _Stream]]] = {
+_ENDPOINTS: dict[str, tuple[str, Callable[[_Call], Generated]]] = {
     "/chat/completions": ("gen-sim", _chat),
     "/completions": ("gen-sim", _completions),
     "/responses": ("gen-sim", _responses),
@@ -323,7 +333,10 @@ class GatewaySimulator:
     speaks_as: str | None = "openrouter"
     """The gateway named in every response's `x-gateway-otel-gateway` header (None: no such header, e.g. to stand
     in for another gateway's proxy in a test)."""
+    generation_delay: float = generations.DEFAULT_DELAY
+    """Seconds after a call before `GET /generation?id=...` serves its record (404 until then)."""
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
+    _generations: generations.Generations = field(default_factory=generations.Generations, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _counter: int = field(default=0, init=False, repr=False)
 
@@ -332,6 +345,7 @@ class GatewaySimulator:
         with self._lock:
             self.requests.clear()
             self._counter = 0
+        self._generations.clear()
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -347,14 +361,32 @@ class GatewaySimulator:
             response.headers.setdefault(GATEWAY_HEADER, self.speaks_as)
         return response
 
+    def generation_record(self, generation_id: str) -> dict[str, Any] | None:
+        """The `data` that `GET /generation?id=<generation_id>` serves now; None while not ready (or unknown)."""
+        return self._generations.ready(generation_id, time.monotonic())
+
+    def _generation(self, method: str, path: str, headers: Mapping[str, str]) -> SimulatedResponse:
+        if method.upper() != "GET":
+            return _error(405, "Method Not Allowed")
+        if not _has_credential(headers):
+            return _error(401, "No auth credentials found")
+        generation_id = generations.requested_id(path)
+        if generation_id is None:
+            return _error(400, 'Input required: specify "id"')
+        data = self.generation_record(generation_id)
+        return _error(404, "Generation not found") if data is None else _json_response(200, {"data": data})
+
     def _answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
         request_headers = Headers(headers)
         parsed = _parse_json(body)
+        route = _route(path)
         with self._lock:
             self.requests.append(RecordedRequest(method.upper(), path, request_headers, parsed))
-            self._counter += 1
+            self._counter += route != generations.ROUTE  # reading a record makes no generation id
             sequence = self._counter
-        endpoint = _ENDPOINTS.get(_route(path))
+        if route == generations.ROUTE:
+            return self._generation(method, path, headers)
+        endpoint = _ENDPOINTS.get(route)
         if endpoint is None:
             return _error(404, f"Not Found: {urlsplit(path).path}")
         if method.upper() != "POST":
@@ -378,9 +410,18 @@ class GatewaySimulator:
         if scenario == "timeout":
             return SimulatedResponse(200, {}, fault="timeout")
         try:
-            return _render(call, handler(call))
+            result, usage, finish = handler(call)
         except _BadRequest as exc:
             return _error(400, exc.message)
+        if scenario != "disconnect":  # a broken connection leaves no record to read
+            finish = "error" if scenario == "stream-error" else finish
+            api_type = "embeddings" if id_prefix == "gen-emb" else "completions"
+            data = generations.generation_record(
+                meta, requested_model=requested, body=parsed, headers=request_headers, usage=usage,
+                finish_reason=finish, api_type=api_type, fallback=scenario == "fallback",
+            )  # fmt: skip
+            self._generations.remember(data, time.monotonic() + self.generation_delay)
+        return _render(call, result)
 
 
 def _has_credential(headers: Mapping[str, str]) -> bool:

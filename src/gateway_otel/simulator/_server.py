@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m gateway_ot
     with running:
         print(f"Gateway simulator listening on {running.url}", flush=True)
         print(f"  OPENAI_BASE_URL={running.url} OPENAI_API_KEY=sk-or-simulated", flush=True)
-        print(f"  error scenarios: model '{SCENARIO_MODEL_PREFIX}<name>', names: {', '.join(SCENARIOS)}", flush=True)
+        print(f"  scenarios: model '{SCENARIO_MODEL_PREFIX}<name>', names: {', '.join(SCENARIOS)}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

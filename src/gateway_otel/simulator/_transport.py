@@ -1,37 +1,18 @@
 """In-process use: an httpx `MockTransport` over the simulator, for the httpx flavour the installed openai uses.
 
 openai >= 3 runs on `httpx2` (a fork with the same API), openai 1.x/2.x on `httpx`; an `openai.OpenAI` client only
-accepts a client of its own flavour, so the module is picked by looking at what `openai._base_client` imported.
+accepts a client of its own flavour, so the module is the one `openai._base_client` imported (`_httpx.httpx_module`).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Iterable, Iterator
-from functools import cache
-from types import ModuleType
 from typing import Any
 
+from .._httpx import httpx_module
 from ._app import GatewaySimulator, SimulatedResponse
 
-
-@cache
-def httpx_module() -> ModuleType:
-    """`httpx2` or `httpx`: the one the installed openai runs on (or, without openai, whichever is installed)."""
-    try:
-        base: Any = importlib.import_module("openai._base_client")
-    except ImportError:
-        base = None
-    for name in ("httpx2", "httpx"):
-        module = getattr(base, name, None)
-        if isinstance(module, ModuleType):
-            return module
-    for name in ("httpx2", "httpx"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError("gateway_otel.simulator.transport() needs httpx2 (openai >= 3) or httpx (openai < 3)")
+__all__ = ["http_client", "httpx_module", "transport"]
 
 
 def _sync_body(chunks: Iterable[bytes], failure: Exception | None) -> Iterator[bytes]:

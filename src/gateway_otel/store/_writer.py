@@ -23,12 +23,13 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._cells import RESOURCE_REF
 from ._config import StoreConfig
 from ._database import LOG_COLUMNS, SPAN_COLUMNS, connect, transaction
+from ._generation import apply_records, apply_waiting, final_figures
 from ._rows import log_values, resource_json, span_values
 
 _BAD_VALUE = (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
@@ -134,10 +135,15 @@ class StoreWriter:
         self._last_resource = (None, "")
 
     def write_spans(self, spans: Sequence[Any]) -> None:
-        self._write(_INSERT_SPAN, self._rows(span_values, spans))
+        rows = self._rows(span_values, spans)
+        self._write(_INSERT_SPAN, rows, lambda conn: apply_waiting(conn, str(self.config.path), rows))
 
     def write_logs(self, records: Sequence[Any]) -> None:
-        self._write(_INSERT_LOG, self._rows(log_values, records))
+        """The records' rows; an OpenRouter generation record also puts its final cost on its call's row
+        (`_generation`), in the same transaction."""
+        figures = final_figures(records)
+        then = (lambda conn: apply_records(conn, str(self.config.path), figures)) if figures else None
+        self._write(_INSERT_LOG, self._rows(log_values, records), then)
 
     def _rows(self, values: Any, items: Sequence[Any]) -> list[tuple[Any, ...]]:
         rows = []
@@ -178,12 +184,20 @@ class StoreWriter:
             self._conn = connect(self.config.path)
         return self._conn
 
-    def _write(self, statement: _Insert, rows: list[tuple[Any, ...]]) -> None:
+    def _write(
+        self,
+        statement: _Insert,
+        rows: list[tuple[Any, ...]],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Insert `rows`, then run `then` in the same transaction."""
         with self._lock:
             conn = self._connection()
             if rows:
                 with transaction(conn):
                     self._insert(conn, statement, rows)
+                    if then is not None:
+                        then(conn)
             now = time.monotonic()
             if self._last_prune is None or now - self._last_prune >= self.prune_interval:
                 self._last_prune = now
