@@ -68,6 +68,11 @@ class Settings:
     """Default `trace_name` / `span_name` / `generation_name` for the `trace` field (a `trace_metadata()` block
     overrides them). Option: a mapping; env ``GATEWAY_OTEL_TRACE_METADATA``: ``trace_name=checkout,span_name=llm``."""
 
+    local_models_free: bool = False
+    """A call to a local Ollama or vLLM server (localhost, a loopback address or a service name without a dot) that
+    reports no cost costs 0, marked `price_table`; off, such a call has no cost (nobody said it is free).
+    Env: ``GATEWAY_OTEL_LOCAL_MODELS_FREE``."""
+
     @property
     def trace_join(self) -> str:
         """`openrouter_trace` as people say it: ``auto``, ``true`` or ``false``."""
@@ -101,6 +106,13 @@ class Settings:
                 default=False,
             ),
             trace_metadata=_trace_metadata(options.get("trace_metadata"), env),
+            local_models_free=_bool_setting(
+                "local_models_free",
+                options.get("local_models_free"),
+                "GATEWAY_OTEL_LOCAL_MODELS_FREE",
+                env,
+                default=False,
+            ),
         )
 
 

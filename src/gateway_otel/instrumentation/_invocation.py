@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from .._internal import internal_error
+from .._prices import price_request
 from .._secrets import Scrubber
 from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, header_facts, reads_headers
@@ -200,6 +201,8 @@ class Invocation:
                 facts = header_facts(getattr(getattr(exc, "response", None), "headers", None))
             if facts is not None:
                 self._apply_header_facts(facts, record, attrs)
+            if record is not None and settings.local_models_free:
+                A.price_local_call(record, self.gateway, self.start_attrs.get("server.address"))
             if record is not None:
                 attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
                 if record.error_message is not None or record.error_code is not None:
@@ -325,6 +328,12 @@ class Invocation:
         usage = record.usage if record is not None else None
         if usage is None:
             return key, duration, first_chunk, per_chunk, None, None, None, otel_context.get_current()
+        cost: Any = usage.cost
+        if cost is None:  # the recorder's worker prices it (`_prices`), never this thread
+            model = record.model or start("gen_ai.request.model")  # type: ignore[union-attr]
+            counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                      usage.input_audio_tokens, usage.output_audio_tokens)  # fmt: skip
+            cost = price_request(self.gateway.name, model, counts, getattr(self.span, "start_time", None))
         return (
             key,
             duration,
@@ -332,6 +341,6 @@ class Invocation:
             per_chunk,
             usage.input_tokens,
             usage.output_tokens,
-            usage.cost,
+            cost,
             otel_context.get_current(),
         )

@@ -55,6 +55,7 @@ class SpanRow:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost: float | None = None  # gen_ai.usage.cost
+    cost_source: str | None = None  # gateway.cost.source: gateway or price_table (None: not said, or no cost)
     time_to_first_token_ms: float | None = None  # gen_ai.response.time_to_first_chunk (s) x 1000
     project_name: str | None = None
     session_id: str | None = None
