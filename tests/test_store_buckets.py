@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,9 @@ def test_a_schema_one_store_is_upgraded_once_and_its_old_rows_still_count(tmp_pa
     writer.write_spans([span(3, T0 + 1000, 300.0, 0.05)])  # opening upgrades; the new row has its buckets
     writer.close()
     connect(path).close()  # twice: nothing more to do
-    assert indexes(path) == {"spans_start", "spans_calls", "spans_streamed", "sqlite_autoindex_spans_1"}
+    assert indexes(path) == {"spans_start", "spans_calls", "spans_streamed", "spans_priced", "sqlite_autoindex_spans_1"}
+    with closing(sqlite3.connect(path)) as conn:  # the writer added the column of a cost's source, once
+        assert [r[1] for r in conn.execute("PRAGMA table_info(spans)")][-1] == "cost_source"
     assert stored(path) == [(500.0, 100.0, None, None), (300.0, 50.0, value_bucket(300.0), value_bucket(50.0))]
     backend = LocalBackend(path)
     rows = backend.spans(SpanQuery(start=query.start, end=query.end, detail=False, limit=None))

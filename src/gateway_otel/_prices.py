@@ -25,14 +25,17 @@ from typing import Any
 
 from ._internal import internal_error
 from ._semconv import COST_SOURCE
+from .gateways import is_local_host
 
 __all__ = [
     "GATEWAY",
+    "LOCAL_SERVERS",
     "PRICE_TABLE",
     "PROVIDER_IDS",
     "SOURCE",
     "PriceRequest",
     "available",
+    "free_locally",
     "price",
     "price_attributes",
     "price_request",
@@ -62,6 +65,17 @@ PROVIDER_IDS = {
 }
 """Our gateway name (`gateways.detect_gateway`, from the base URL's host) → genai-prices' provider id. Only direct
 providers: a gateway that routes (OpenRouter, LiteLLM, Portkey...) reports its own cost or is not priced."""
+
+LOCAL_SERVERS = frozenset({"ollama", "vllm"})
+"""The self-hosted model servers whose calls `local_models_free` makes free, on a local host only: `ollama.com` is
+Ollama's paid cloud, and LiteLLM on localhost forwards to paid providers."""
+
+
+def free_locally(gateway: str, start_attributes: Mapping[str, Any]) -> bool:
+    """Whether a call to `gateway` (our name) at the span's `server.address` is a local model server's."""
+    host = start_attributes.get("server.address")
+    return gateway in LOCAL_SERVERS and isinstance(host, str) and is_local_host(host)
+
 
 PriceRequest = tuple[str, str, int, int, int, int, int, int, int]
 """(provider id, model, input tokens, output tokens, cache read, cache write, input audio, output audio, the

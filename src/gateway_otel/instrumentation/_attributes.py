@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _secrets
-from .._prices import PRICE_TABLE
 from .._prices import SOURCE as COST_SOURCE
-from ..gateways import Gateway, HeaderFacts, is_local_host
+from ..gateways import Gateway, HeaderFacts
 from ._content import Message, cap, encodable, get, openinference_messages
 from ._endpoints import Endpoint
 from ._response import ResponseRecord, Usage, int64
@@ -256,21 +255,6 @@ def merge_header_facts(record: ResponseRecord, facts: HeaderFacts) -> None:
             record.usage = Usage(cost=facts.cost)
         elif record.usage.cost is None:
             record.usage.cost = facts.cost
-
-
-LOCAL_SERVERS = frozenset({"ollama", "vllm"})
-"""The self-hosted model servers whose calls `local_models_free` makes free (on a local host only: `ollama.com` is
-Ollama's paid cloud, LiteLLM on localhost forwards to paid providers)."""
-
-
-def price_local_call(record: ResponseRecord, gateway: Gateway, host: Any) -> None:
-    """A call to a local Ollama or vLLM server that reported usage and no cost costs 0, from us (`local_models_free`
-    is on: the caller checks)."""
-    usage = record.usage
-    if usage is None or usage.cost is not None or gateway.name not in LOCAL_SERVERS:
-        return
-    if isinstance(host, str) and is_local_host(host):
-        usage.cost, usage.cost_source = 0.0, PRICE_TABLE
 
 
 def gateway_attributes(gateway: Gateway) -> Attributes:

@@ -26,12 +26,12 @@ class Usage:
     input_audio_tokens: int | None = None
     output_audio_tokens: int | None = None
     cost: float | None = None
-    cost_source: str = "gateway"
-    """Where `cost` came from (`_prices.GATEWAY`, or `_prices.PRICE_TABLE` for a local model made free)."""
     is_byok: bool | None = None
     upstream_cost: float | None = None
     upstream_prompt_cost: float | None = None
     upstream_completion_cost: float | None = None
+    cost_source: str = "gateway"
+    """Where `cost` came from (`_prices.GATEWAY`, or `_prices.PRICE_TABLE` for a local model made free)."""
 
 
 @dataclass
