@@ -78,9 +78,11 @@ def test_the_writer_stores_the_buckets_of_latency_and_ttft(tmp_path: Path) -> No
 
 
 def schema_one(path: Path) -> None:
-    """Turn a new store into what main's schema 1 made: no bucket columns, no covering indexes, spans_model_start."""
+    """Turn a new store into what main's schema 1 made: no bucket columns, no covering indexes, spans_model_start,
+    no cost source."""
     conn = sqlite3.connect(path)
     conn.executescript(
+        "DROP INDEX spans_priced; ALTER TABLE spans DROP COLUMN cost_source; "
         "DROP INDEX spans_calls; DROP INDEX spans_streamed; ALTER TABLE spans DROP COLUMN latency_bucket; "
         "ALTER TABLE spans DROP COLUMN ttft_bucket; CREATE INDEX spans_model_start ON spans (model, start_ns);"
     )
