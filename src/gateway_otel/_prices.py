@@ -91,9 +91,7 @@ def available() -> bool:
         return False
 
 
-def price_request(
-    gateway: Any, model: Any, counts: tuple[Any, ...], start_ns: Any
-) -> PriceRequest | None:
+def price_request(gateway: Any, model: Any, counts: tuple[Any, ...], start_ns: Any) -> PriceRequest | None:
     """What to ask `price` for a call to `gateway` (our name) of `model` with `counts` (input, output, cache read,
     cache write, input audio, output audio tokens; None where not reported) started at `start_ns`; None when the
     call cannot be priced (not a direct provider, no model, no input or output count, the extra not installed)."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from ..query import LogRow, MetricsResult, SpanRow
 from .._prices import PRICE_TABLE
+from ..query import LogRow, MetricsResult, SpanRow
 from ..query._metrics import is_inference
 from ..query._trace_summary import (
     TraceSummary,

@@ -8,7 +8,7 @@ inference calls count (`is_inference`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ class ModelStats:
     p50_latency_ms: float | None
     p95_latency_ms: float | None
     p50_ttft_ms: float | None
-    cost_sources: CostSources = CostSources()
+    cost_sources: CostSources = field(default_factory=CostSources)
     """Where `cost` came from: the gateway, the price table, or both."""
 
     @property

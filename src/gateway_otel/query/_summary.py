@@ -1,9 +1,10 @@
 """Summaries: what every number of `metrics`, `stats` and the report is finished from, one definition for all backends.
 
 A summary cell holds one group's inference calls in one time bucket of a window: counts, token and cost sums (and the
-part of the cost priced from the price table rather than reported by the gateway), the distinct models, and the latency and time-to-first-token percentiles asked for. `summarize_rows` computes cells from
-span rows (OpenObserve, Phoenix, any `Backend`); a backend may compute the same cells itself (`Summarizer`: the local
-store does it in SQL, `_local_summary.py`), and `tests/test_query_summary.py` checks both agree on the same spans.
+part of the cost priced from the price table rather than reported by the gateway), the distinct models, and the
+latency and time-to-first-token percentiles asked for. `summarize_rows` computes cells from span rows (OpenObserve,
+Phoenix, any `Backend`); a backend may compute the same cells itself (`Summarizer`: the local store does it in SQL,
+`_local_summary.py`), and `tests/test_query_summary.py` checks both agree on the same spans.
 
 Definitions (`_metrics` documents them for people):
 - a row counts when it is an inference call (`is_inference`) and its start time, to the microsecond, lies in

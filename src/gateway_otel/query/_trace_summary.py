@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .._prices import PRICE_TABLE
 from .._semconv import INPUT_MESSAGES, OUTPUT_MESSAGES
 from ._metrics import is_inference
-from .._prices import PRICE_TABLE
 from ._model import CostSources, SpanRow, total_tokens
 from ._openobserve import column
 
@@ -38,7 +38,7 @@ class TraceSummary:
     input_tokens: int | None
     output_tokens: int | None
     cost: float | None
-    cost_sources: CostSources = CostSources()
+    cost_sources: CostSources = field(default_factory=CostSources)
     """Where `cost` came from: the gateway, the price table, or both."""
 
     @property
