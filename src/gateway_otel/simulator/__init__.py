@@ -8,6 +8,9 @@ shapes. Answers are deterministic (derived from the request), so tests can asser
 
 Endpoints (with or without the `/api/v1` or `/v1` prefix): `POST /chat/completions`, `/completions`, `/embeddings`,
 `/responses`, streaming and not; anything else is a 404 in OpenRouter's error shape; no `Authorization` is a 401.
+A request to a direct provider's host (`base_url="https://api.openai.com/v1"`, Azure, Groq... in-process) is
+answered as that provider would: the same tokens, without OpenRouter's `provider`, `native_finish_reason`, `cost`,
+`is_byok`, `cost_details` or `x-gateway-otel-gateway`.
 
 Two ways to run it::
 

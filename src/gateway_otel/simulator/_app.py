@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ..gateways import GATEWAY_HEADER
+from .._prices import PROVIDER_IDS
+from ..gateways import GATEWAY_HEADER, detect_gateway
 from . import _shapes as shapes
 from ._content import (
     EMBEDDING_PRICE,
@@ -116,6 +117,7 @@ class _Call:
     requested_model: str
     scenario: str | None
     meta: shapes.Meta
+    direct: bool = False  # to a direct provider's host: answered without OpenRouter's own fields
 
     @property
     def stream(self) -> bool:
@@ -276,6 +278,11 @@ def _carries_content(data: Mapping[str, Any]) -> bool:
 def _render(call: _Call, result: dict[str, Any] | _Stream) -> SimulatedResponse:
     """Apply the in-generation scenarios (`stream-error`, `disconnect`) and frame the answer."""
     headers = {"x-generation-id": call.meta.id}
+    if call.direct and isinstance(result, dict):
+        result = shapes.as_direct_provider(result)
+    elif call.direct:
+        events = [(name, shapes.as_direct_provider(data)) for name, data in result.events]
+        result = _Stream(events, result.failure, result.done, result.numbered)
     if isinstance(result, dict):
         if call.scenario == "stream-error":  # non-streaming: HTTP 200 with the error in the body
             result = _mark_failed(result)
@@ -341,13 +348,17 @@ class GatewaySimulator:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
         """Answer one HTTP request as OpenRouter would, saying so in `x-gateway-otel-gateway` (so the
-        instrumentation labels the calls `openrouter` wherever the simulator listens)."""
-        response = self._answer(method, path, headers, body)
-        if self.speaks_as:
+        instrumentation labels the calls `openrouter` wherever the simulator listens); a request to a direct
+        provider's host (`api.openai.com`...) is answered as that provider would: no cost, nothing of OpenRouter's."""
+        direct = _to_direct_provider(headers)
+        response = self._answer(method, path, headers, body, direct)
+        if self.speaks_as and not direct:
             response.headers.setdefault(GATEWAY_HEADER, self.speaks_as)
         return response
 
-    def _answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
+    def _answer(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, direct: bool = False
+    ) -> SimulatedResponse:
         request_headers = Headers(headers)
         parsed = _parse_json(body)
         with self._lock:
@@ -372,7 +383,7 @@ class GatewaySimulator:
         model = served_model(requested)
         id_prefix, handler = endpoint
         meta = shapes.Meta(f"{id_prefix}-{sequence:06d}", int(self.clock()), model, provider_for(model))
-        call = _Call(parsed, requested, scenario, meta)
+        call = _Call(parsed, requested, scenario, meta, direct)
         if scenario in ERROR_SCENARIOS:
             return _scenario_error(call)
         if scenario == "timeout":
@@ -381,6 +392,13 @@ class GatewaySimulator:
             return _render(call, handler(call))
         except _BadRequest as exc:
             return _error(400, exc.message)
+
+
+def _to_direct_provider(headers: Mapping[str, str]) -> bool:
+    """Whether the request's `Host` is a provider called directly (one `_prices` knows: OpenAI, Azure, Groq...)."""
+    host = next((v for k, v in headers.items() if k.lower() == "host"), "")
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return bool(name) and detect_gateway(name).name in PROVIDER_IDS
 
 
 def _has_credential(headers: Mapping[str, str]) -> bool:
