@@ -6,10 +6,12 @@ response's, else the request's) and the token counts, cache reads and writes inc
 The rules: the gateway's own figure always wins; a model the table does not know gets no cost, never a guess; every
 cost says where it came from (`gateway.cost.source`: `gateway` or `price_table`).
 
-One lookup costs ~85 µs (almost all of it genai-prices' arithmetic, not the model lookup, so a per-model cache would
-not help): the caller's thread never prices. A destination prices its copy of a span on its exporting thread
-(`destinations/_processor.py`) and the metric recorder its cost on its worker (`instrumentation/_metrics.py`); both
-ask `price`, whose cache makes the second ask of the same call free.
+One price costs ~85-100 µs (almost all of it genai-prices' arithmetic, not the model lookup, so a per-model cache
+cannot make it cheap; a priced call's overhead on the caller's thread would grow by ~230 µs under load): the caller's
+thread never prices. A destination prices its copy of a span on its exporting thread (`destinations/_processor.py`)
+and the metric recorder its cost on its worker (`instrumentation/_metrics.py`); both ask `price`, whose cache makes
+the second ask of the same call free (~0.2 µs), and a model the table does not know is looked up once. The first
+price imports genai-prices (~250 ms of CPU, once, on that thread).
 
 Nothing is downloaded: genai-prices fetches prices only when an application starts its `UpdatePrices` (this package
 never does; an application that does gets those fresher prices here too).
@@ -135,11 +137,18 @@ def price_attributes(attributes: Mapping[str, Any], start_ns: Any) -> dict[str, 
     return {"gen_ai.usage.cost": cost, "llm.cost.total": cost, SOURCE: PRICE_TABLE}
 
 
+_UNKNOWN: set[tuple[str, str]] = set()
+"""(provider, model) pairs the table does not know."""
+_UNKNOWN_REMEMBERED = 1024
+
+
 @lru_cache(maxsize=1024)
 def price(request: PriceRequest) -> float | None:
     """genai-prices' own total for `request` in USD; None for a model or provider its table does not know, or usage
     it refuses (a cache count above the input count). Never raises."""
     provider, model, input_tokens, output_tokens, cache_read, cache_write, input_audio, output_audio, minute = request
+    if (provider, model) in _UNKNOWN:
+        return None
     try:
         from genai_prices import Usage, calc_price
 
@@ -153,7 +162,12 @@ def price(request: PriceRequest) -> float | None:
         )
         at = datetime.fromtimestamp(minute, timezone.utc) if minute else None
         total = calc_price(usage, model, provider_id=provider, genai_request_timestamp=at).total_price
-    except (LookupError, ValueError, ArithmeticError):  # not in the table, or usage its arithmetic refuses
+    except LookupError:  # not in the table: not looked up again (genai-prices does not remember a miss, ~65 µs)
+        if len(_UNKNOWN) >= _UNKNOWN_REMEMBERED:
+            _UNKNOWN.clear()
+        _UNKNOWN.add((provider, model))
+        return None
+    except (ValueError, ArithmeticError):  # usage its arithmetic refuses
         return None
     except Exception:
         internal_error("price table")
