@@ -28,6 +28,7 @@ from gateway_otel import Telemetry, _prices
 from gateway_otel._settings import ConfigurationError, Settings
 from gateway_otel.cli import main as cli
 from gateway_otel.destinations._processor import DestinationProcessor
+from gateway_otel.query._charts import usd
 from gateway_otel.simulator import GatewaySimulator
 from gateway_otel.simulator._transport import httpx_module
 
@@ -309,6 +310,7 @@ def test_the_store_and_the_commands_say_where_each_cost_came_from(
         openai_client = make_client(sim, base_url=OPENAI_URL)
         direct = openai_client.chat.completions.create(model="gpt-4o-mini", messages=LONG_PROMPT)
         routed = make_client(sim).chat.completions.create(model="openai/gpt-4o-mini", messages=LONG_PROMPT)
+        openai_client.chat.completions.create(model="gpt-no-such-model", messages=LONG_PROMPT)
     finally:
         gateway_otel.uninstrument()
         providers.shutdown()
@@ -324,6 +326,7 @@ def test_the_store_and_the_commands_say_where_each_cost_came_from(
         spans = telemetry.traces.query(time_window="1h").spans
         assert sorted((s.model, s.cost, s.cost_source) for s in spans) == [
             ("gpt-4o-mini", priced, "price_table"),
+            ("gpt-no-such-model", None, None),
             ("openai/gpt-4o-mini", reported, "gateway"),
         ]
         cost = telemetry.metrics.query("cost", time_window="1h")
@@ -334,6 +337,7 @@ def test_the_store_and_the_commands_say_where_each_cost_came_from(
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert f"${priced:.6f} (price table)" in lines["gpt-4o-mini"]
     assert f"${reported:.6f}" in lines["openai/gpt-4o-mini"] and "(" not in lines["openai/gpt-4o-mini"]
+    assert lines["gpt-no-such-model"].split()[5] == "-"  # no cost, not $0
     total = f"${priced + reported:.6f} (gateway ${(priced + reported) - priced:.6f} + price table ${priced:.6f})"
     assert total in lines["all"]
     assert cli(["stats", "--path", str(path), "--json"]) == 0
@@ -343,3 +347,7 @@ def test_the_store_and_the_commands_say_where_each_cost_came_from(
     }  # fmt: skip
     assert cli(["metrics", "cost", "--path", str(path)]) == 0
     assert "in all: gateway $" in capsys.readouterr().out.splitlines()[-1]
+    assert cli(["report", "--path", str(path), "--html", str(tmp_path / "r.html")]) == 0
+    split = f"gateway {usd((priced + reported) - priced)} + price table {usd(priced)}"  # the report's own format
+    page = (tmp_path / "r.html").read_text()
+    assert f'<span data-key="cost_sources" title="{split}">incl. price table</span>' in page

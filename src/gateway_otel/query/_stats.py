@@ -51,7 +51,7 @@ class ModelStats:
             str(self.errors),
             str(self.input_tokens),
             str(self.output_tokens),
-            self.cost_sources.text(self.cost, _usd),
+            self.cost_sources.text(self.cost, _usd) if self.cost_sources.costed_calls else "-",  # no cost: no guess
             _ms(self.p50_latency_ms),
             _ms(self.p95_latency_ms),
             _ms(self.p50_ttft_ms),
