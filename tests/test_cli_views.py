@@ -169,6 +169,7 @@ def test_traces_json_keeps_the_matching_spans_and_adds_their_traces(store: Path,
             "output_tokens": 70,
             "total_tokens": 1282,
             "cost": pytest.approx(0.001441),
+            "cost_sources": {"costed_calls": 2, "priced_calls": 0, "priced_cost": 0.0, "source": "gateway"},
         }
     ]
     _, out, _ = run(capsys, "traces", "--limit", "1", "--json")

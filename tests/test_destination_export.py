@@ -61,7 +61,7 @@ class _Shaper:
 
 def test_privacy_mode_drops_the_content_and_keeps_every_other_field() -> None:
     span, shaper = _span(), _Shaper()
-    copy = _rewrite(span, True, Resource({"openinference.project.name": "checkout"}), shaper)
+    copy = _rewrite(span, True, Resource({"openinference.project.name": "checkout"}), shaper, False)
     assert dict(copy.attributes or {}) == {**KEPT, "shaped": True}
     assert shaper.calls == [(KEPT, 1_000)]  # the shaper sees the private attributes and the start time
     assert [getattr(copy, f) for f in FIELDS] == [getattr(span, f) for f in FIELDS]
@@ -71,7 +71,7 @@ def test_privacy_mode_drops_the_content_and_keeps_every_other_field() -> None:
 
 def test_without_privacy_mode_the_shaper_sees_the_content() -> None:
     span, shaper = _span(start_time=None), _Shaper()
-    copy = _rewrite(span, False, None, shaper)
+    copy = _rewrite(span, False, None, shaper, False)
     assert shaper.calls == [(ATTRIBUTES, 0)]  # no start time: 0
     assert dict(copy.attributes or {}) == {**ATTRIBUTES, "shaped": True}
     assert copy.resource is span.resource

@@ -177,9 +177,12 @@ def test_the_store_puts_the_final_cost_on_the_row_whichever_comes_first(tmp_path
     spans.close()
     logs.close()
     conn = sqlite3.connect(tmp_path / "t.db")
-    rows = conn.execute("SELECT span_id, cost, attributes FROM spans ORDER BY span_id").fetchall()
+    rows = conn.execute("SELECT span_id, cost, attributes, cost_source FROM spans ORDER BY span_id").fetchall()
     conn.close()
-    assert [(span_id, cost) for span_id, cost, _ in rows] == [("0000000000000007", 0.5), ("0000000000000008", None)]
+    assert [(span_id, cost, source) for span_id, cost, _, source in rows] == [
+        ("0000000000000007", 0.5, "gateway"),  # the gateway's final figure
+        ("0000000000000008", None, None),
+    ]
     assert attributes_of(rows[0][2]) == {
         "gen_ai.request.model": "m",
         "gen_ai.operation.name": "chat",

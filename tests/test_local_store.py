@@ -171,7 +171,9 @@ def test_file_is_wal_with_indexes(local: Any, sim: GatewaySimulator) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-    assert indexes == {"spans_start", "spans_calls", "spans_streamed", "spans_latency", "logs_time", "logs_trace"}
+    assert indexes == {
+        "spans_start", "spans_calls", "spans_streamed", "spans_latency", "spans_priced", "logs_time", "logs_trace"
+    }  # fmt: skip
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM spans WHERE trace_id = 'x'"))
     assert "sqlite_autoindex_spans_1" in plan  # the primary key (trace_id, span_id) serves trace lookups
     conn.close()

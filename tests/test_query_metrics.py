@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway_otel.query._metrics import METRIC_PRESETS, compute_metric, percentile_of
-from gateway_otel.query._model import SpanRow
+from gateway_otel.query._model import CostSources, SpanRow
 from gateway_otel.query._stats import STATS_HEADERS, ModelStats, model_stats, total_stats
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -188,6 +188,7 @@ def test_to_dict_is_plain_json() -> None:
             {"labels": {"model": B}, "points": [["2025-01-01T01:00:00+00:00", 0.0]]},
             {"labels": {"model": A}, "points": [["2025-01-01T01:00:00+00:00", pytest.approx(0.06)]]},
         ],
+        "cost_sources": {"costed_calls": 3, "priced_calls": 0, "priced_cost": 0.0, "source": "gateway"},
     }
 
 
@@ -249,10 +250,11 @@ def test_stats_per_model_most_called_first() -> None:
         p50_latency_ms=200.0,
         p95_latency_ms=pytest.approx(290.0),  # h = 1.9 -> 200 + 0.9 * 100
         p50_ttft_ms=100.0,
+        cost_sources=CostSources(costed_calls=3),
     )
     assert b == ModelStats(B, 1, 1, 30, 0, 0.0, 400.0, 400.0, None)
     assert a.total_tokens == 45
-    assert b.cells() == (B, "1", "1", "30", "0", "$0.000000", "400", "400", "-")
+    assert b.cells() == (B, "1", "1", "30", "0", "-", "400", "400", "-")  # no call had a cost: none shown, not $0
     assert len(b.cells()) == len(STATS_HEADERS)
     assert b.to_dict() == {
         "model": B,
@@ -265,6 +267,7 @@ def test_stats_per_model_most_called_first() -> None:
         "p50_latency_ms": 400.0,
         "p95_latency_ms": 400.0,
         "p50_ttft_ms": None,
+        "cost_sources": {"costed_calls": 0, "priced_calls": 0, "priced_cost": 0.0, "source": None},
     }
 
 

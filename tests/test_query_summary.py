@@ -52,6 +52,7 @@ span = st.fixed_dictionaries(
         "input_tokens": st.one_of(st.none(), st.integers(0, 5000)),
         "output_tokens": st.one_of(st.none(), st.integers(0, 5000)),
         "cost": st.one_of(st.none(), st.floats(0, 2, allow_nan=False)),
+        "cost_source": st.sampled_from((None, "gateway", "price_table", "price_table")),
         "duration_ms": st.one_of(st.sampled_from([0.0, 100.0, 250.5]), st.floats(0, 1e5, allow_nan=False)),
         "ttft_ms": st.one_of(st.none(), st.sampled_from([50.0, 80.25]), st.floats(0, 5e4, allow_nan=False)),
         "project_name": st.sampled_from((None, "shop", "bot")),
@@ -96,10 +97,12 @@ def same_cells(sql: list[Cell], python: list[Cell]) -> None:
     """Equal, field by field: integers and percentiles exactly, the cost sum to float rounding (its order differs)."""
     assert [(c.group, c.bucket) for c in sql] == [(c.group, c.bucket) for c in python]
     for a, b in zip(sql, python, strict=True):
-        fields = ("calls", "errors", "input_tokens", "output_tokens", "streamed", "models", "first_us", "last_us")
+        fields = ("calls", "errors", "input_tokens", "output_tokens", "streamed", "models", "first_us", "last_us",
+                  "costed_calls", "priced_calls")  # fmt: skip
         assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
         assert a.percentiles == b.percentiles
         assert math.isclose(a.cost, b.cost, rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(a.priced_cost, b.priced_cost, rel_tol=1e-12, abs_tol=1e-12)
 
 
 queries = st.builds(
@@ -137,6 +140,7 @@ def test_sql_summaries_equal_the_row_path(
     if legacy == "old store":  # schema 1: no bucket columns, no covering indexes (a reader never upgrades)
         conn = sqlite3.connect(path)
         conn.executescript(
+            "DROP INDEX spans_priced; ALTER TABLE spans DROP COLUMN cost_source; "
             "DROP INDEX spans_calls; DROP INDEX spans_streamed; DROP INDEX spans_latency; "
             "ALTER TABLE spans DROP COLUMN latency_bucket; ALTER TABLE spans DROP COLUMN ttft_bucket"
         )

@@ -101,6 +101,7 @@ def _usage_expectations(usage: Any) -> dict[str, Any]:
         "llm.token_count.total": usage.total_tokens,
         "gen_ai.usage.cost": usage.cost,
         "llm.cost.total": usage.cost,
+        "gateway.cost.source": "gateway",
     }
     if completion is not None:
         expected["gen_ai.usage.output_tokens"] = completion
@@ -250,6 +251,7 @@ def test_chat_span_exact_attributes(telemetry: Captured, sim: Any) -> None:
         "llm.token_count.total": usage.total_tokens,
         "gen_ai.usage.cost": usage.cost,
         "llm.cost.total": usage.cost,
+        "gateway.cost.source": "gateway",
         # The simulator reports 0 cached / cache-write tokens for a short prompt: zero counts are left out.
         "gen_ai.usage.reasoning.output_tokens": usage.completion_tokens_details.reasoning_tokens,
         "llm.token_count.completion_details.reasoning": usage.completion_tokens_details.reasoning_tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,11 @@ def test_the_writer_stores_the_buckets_of_latency_and_ttft(tmp_path: Path) -> No
 
 
 def schema_one(path: Path) -> None:
-    """Turn a new store into what main's schema 1 made: no bucket columns, no covering indexes, spans_model_start."""
+    """Turn a new store into what main's schema 1 made: no bucket columns, no covering indexes, spans_model_start,
+    no cost source."""
     conn = sqlite3.connect(path)
     conn.executescript(
+        "DROP INDEX spans_priced; ALTER TABLE spans DROP COLUMN cost_source; "
         "DROP INDEX spans_calls; DROP INDEX spans_streamed; DROP INDEX spans_latency; "
         "ALTER TABLE spans DROP COLUMN latency_bucket; "
         "ALTER TABLE spans DROP COLUMN ttft_bucket; CREATE INDEX spans_model_start ON spans (model, start_ns);"
@@ -122,8 +125,10 @@ def test_a_schema_one_store_is_upgraded_once_and_its_old_rows_still_count(tmp_pa
     writer.close()
     connect(path).close()  # twice: nothing more to do
     assert indexes(path) == {
-        "spans_start", "spans_calls", "spans_streamed", "spans_latency", "sqlite_autoindex_spans_1"
+        "spans_start", "spans_calls", "spans_streamed", "spans_latency", "spans_priced", "sqlite_autoindex_spans_1"
     }  # fmt: skip
+    with closing(sqlite3.connect(path)) as conn:  # the writer added the column of a cost's source, once
+        assert [r[1] for r in conn.execute("PRAGMA table_info(spans)")][-1] == "cost_source"
     assert stored(path) == [(500.0, 100.0, None, None), (300.0, 50.0, value_bucket(300.0), value_bucket(50.0))]
     backend = LocalBackend(path)
     rows = backend.spans(SpanQuery(start=query.start, end=query.end, detail=False, limit=None))

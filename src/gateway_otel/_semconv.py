@@ -80,6 +80,8 @@ _PROVIDER = ("gateway.upstream.provider", "gen_ai.provider.name", "llm.provider"
 _INPUT_TOKENS = ("gen_ai.usage.input_tokens", "llm.token_count.prompt")
 _OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "llm.token_count.completion")
 _COST = ("gen_ai.usage.cost", "llm.cost.total")
+COST_SOURCE = "gateway.cost.source"
+"""Where a call's cost came from: `gateway` (reported) or `price_table` (priced by us, `_prices`)."""
 _SESSION = ("session.id", "gen_ai.conversation.id")
 _TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk",)
 _INT64 = 1 << 63
@@ -95,6 +97,7 @@ LIFTED_FIELDS = (
     "cost",
     "time_to_first_token_ms",
     "session_id",
+    "cost_source",
 )
 """The fields `lift` returns, in this order (the `SpanRow` fields of the same names)."""
 
@@ -139,6 +142,7 @@ def lift(attrs: Mapping[str, Any], key: Callable[[str], str] = _same) -> dict[st
     """The LLM fields of a span (`LIFTED_FIELDS`) from its attributes; `key` spells an attribute name the way a
     backend stores it (OpenObserve flattens `gen_ai.usage.input_tokens` to `gen_ai_usage_input_tokens`)."""
     ttft_seconds = _float(_first(attrs, key, _TTFT_SECONDS))
+    cost = _float(_first(attrs, key, _COST))
     return {
         "operation": _str(_first(attrs, key, ("gen_ai.operation.name",))),
         "model": _str(_first(attrs, key, _MODEL)),
@@ -147,9 +151,10 @@ def lift(attrs: Mapping[str, Any], key: Callable[[str], str] = _same) -> dict[st
         "gateway": _str(_first(attrs, key, ("gateway.name",))),
         "input_tokens": _int(_first(attrs, key, _INPUT_TOKENS)),
         "output_tokens": _int(_first(attrs, key, _OUTPUT_TOKENS)),
-        "cost": _float(_first(attrs, key, _COST)),
+        "cost": cost,
         "time_to_first_token_ms": None if ttft_seconds is None else ttft_seconds * 1000,
         "session_id": _str(_first(attrs, key, _SESSION)),
+        "cost_source": _str(_first(attrs, key, (COST_SOURCE,))) if cost is not None else None,
     }
 
 

@@ -73,6 +73,10 @@ class Settings:
     the call's own key, off the caller's path) and emit it as a `gateway.openrouter.generation` log record in the
     call's trace; the local store's row gets the final cost. One more request per call, counted against the key's
     rate limits. Env: ``GATEWAY_OTEL_OPENROUTER_GENERATION``."""
+    local_models_free: bool = False
+    """A call to a local Ollama or vLLM server (localhost, a loopback address or a service name without a dot) that
+    reports no cost costs 0, marked `price_table`; off, such a call has no cost (nobody said it is free).
+    Env: ``GATEWAY_OTEL_LOCAL_MODELS_FREE``."""
 
     @property
     def trace_join(self) -> str:
@@ -111,6 +115,13 @@ class Settings:
                 "openrouter_generation",
                 options.get("openrouter_generation"),
                 "GATEWAY_OTEL_OPENROUTER_GENERATION",
+                env,
+                default=False,
+            ),
+            local_models_free=_bool_setting(
+                "local_models_free",
+                options.get("local_models_free"),
+                "GATEWAY_OTEL_LOCAL_MODELS_FREE",
                 env,
                 default=False,
             ),

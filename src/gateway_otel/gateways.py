@@ -23,6 +23,7 @@ __all__ = [
     "detect_gateway",
     "gateway_by_name",
     "header_facts",
+    "is_local_host",
     "reads_headers",
 ]
 
@@ -104,6 +105,16 @@ _HOST_SUFFIXES = {
 _LOCAL_PORTS = {11434: "ollama", 4000: "litellm", 8000: "vllm"}
 
 
+def is_local_host(host: str) -> bool:
+    """Whether `host` names this machine or a service beside it (localhost, a loopback address, a name without a
+    dot such as a compose service, not an IPv6 address): where a self-hosted server (Ollama, vLLM) runs the user's
+    own models."""
+    host = host.lower().rstrip(".")
+    return host in ("localhost", "127.0.0.1", "::1", "[::1]", "host.docker.internal") or not any(
+        mark in host for mark in ".:"
+    )
+
+
 def gateway_by_name(name: str) -> Gateway:
     """The gateway called `name` (settings only take `GATEWAY_NAMES`; an unknown name is kept as given)."""
     return _KNOWN.get(name) or _g(name)
@@ -122,8 +133,7 @@ def detect_gateway(host: str, port: int | None = None) -> Gateway:
     for word in ("litellm", "ollama", "vllm"):  # self-hosted service names
         if word in host:
             return _KNOWN[word]
-    is_local = host in ("localhost", "127.0.0.1", "::1", "[::1]", "host.docker.internal") or "." not in host
-    if is_local and port in _LOCAL_PORTS:
+    if is_local_host(host) and port in _LOCAL_PORTS:
         return _KNOWN[_LOCAL_PORTS[port]]
     return GENERIC
 

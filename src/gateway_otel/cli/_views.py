@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from .._prices import PRICE_TABLE
 from ..query import LogRow, MetricsResult, SpanRow
 from ..query._metrics import is_inference
 from ..query._trace_summary import (
@@ -72,12 +73,22 @@ def traces_table(traces: Sequence[TraceSummary], *, today: date | None = None) -
             _status(t.errors, t.error_types),
             duration(t.duration_ms),
             count(t.total_tokens),
-            money(t.cost),
+            money(t.cost) + _PRICED_MARK.get(t.cost_sources.source, ""),
         )
         for t in traces
     ]
     headers = ("time (UTC)", "trace", "root", "calls", "models", "status", "latency", "tokens", "cost")
-    return table(rows, headers, align="lllrllrrr", max_width=WIDTH, shrink=(2, 4, 5))
+    text = table(rows, headers, align="lllrllrrr", max_width=WIDTH, shrink=(2, 4, 5))
+    marks = {_PRICED_MARK[t.cost_sources.source] for t in traces if t.cost_sources.source in _PRICED_MARK}
+    return text + "".join(f"\n{_MARK_NOTES[mark]}" for mark in sorted(marks))
+
+
+_PRICED_MARK = {"price_table": " *", "mixed": " +"}
+"""The cost column of `traces` marks a trace whose cost the price table priced, all or some of it."""
+_MARK_NOTES = {
+    " *": "* priced from the price table (genai-prices): the gateway reported no cost",
+    " +": "+ part gateway-reported, part priced from the price table (`gateway-otel trace` splits it)",
+}
 
 
 # --- one trace ------------------------------------------------------------------------------------------------------
@@ -103,7 +114,7 @@ def _details(span: SpanRow) -> list[str]:
     if span.input_tokens is not None or span.output_tokens is not None:
         details.append(f"{count(span.input_tokens or 0)} in / {count(span.output_tokens or 0)} out tokens")
     if span.cost is not None:
-        details.append(money(span.cost))
+        details.append(money(span.cost) + (" (price table)" if span.cost_source == PRICE_TABLE else ""))
     details += [span.provider] if span.provider else []
     if span.model and span.model not in span.name:
         details.append(f"model {span.model}")
@@ -130,7 +141,7 @@ def trace_tree(spans: Sequence[SpanRow]) -> str:
     totals = [f"{clock(about.start_time)} UTC", _plural(about.spans, "span"), _plural(about.calls, "LLM call")]
     totals.append(duration(about.duration_ms))
     totals += [f"{count(about.total_tokens)} tokens"] if about.total_tokens is not None else []
-    totals += [money(about.cost)] if about.cost is not None else []
+    totals += [about.cost_sources.text(about.cost, money)] if about.cost is not None else []
     totals.append(_status(about.errors, about.error_types))
     body: list[tuple[str, str]] = []  # (gutter, text)
 
@@ -201,7 +212,16 @@ def _column_groups(headers: Sequence[str], columns: Sequence[Sequence[str]], fir
 
 def metrics_text(result: MetricsResult, unit: str) -> str:
     """A metric with its unit: one value; one row per model; or, with a step, one row per step and a column per
-    series (the models, ellipsized), in as many tables side by side as `WIDTH` needs."""
+    series (the models, ellipsized), in as many tables side by side as `WIDTH` needs. A cost not all reported by the
+    gateway says where it came from on a last line."""
+    text = _metric_body(result, unit)
+    sources = result.cost_sources
+    total = sum(v or 0.0 for s in result.series for _, v in s.points)
+    split = sources.split(total, money) if sources is not None else None
+    return text if split is None else f"{text}\n{money(total)} in all: {split}"
+
+
+def _metric_body(result: MetricsResult, unit: str) -> str:
     show = _FORMATS.get(unit, lambda v: "-" if v is None else f"{v:g}")
     percentile = f", p{result.percentile * 100:g}" if result.percentile is not None else ""
     step = f", per {_step_text(result.step_seconds)}" if result.step_seconds else ""

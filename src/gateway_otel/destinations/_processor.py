@@ -3,8 +3,9 @@ another destination.
 
 - Sampling (`sampling_rate`) is decided per trace id, so a destination keeps whole traces or none of a trace.
 - Privacy mode strips prompt and completion content for this destination only (tokens, cost, timing stay), a
-  destination's own resource attributes (its project) are applied to its copy, and a backend that reads more than
-  the conventions gets it added to its copy (`_shaping`: OpenObserve); all on the exporting thread, never on the
+  destination's own resource attributes (its project) are applied to its copy, a call the gateway reported no cost
+  for is priced from the price table (`_prices`, with the `prices` extra), and a backend that reads more than the
+  conventions gets it added to its copy (`_shaping`: OpenObserve); all on the exporting thread, never on the
   application's.
 
 - The queue is bounded: spans beyond it are dropped and counted (`dropped`), never blocking `span.end()` for
@@ -38,6 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from .._prices import available, price_attributes
 from .._semconv import without_content
 from ._guard import Guard, Health
 from ._shaping import Shaper
@@ -58,8 +60,20 @@ def _yield_to_worker() -> None:
     time.sleep(YIELD_SECONDS)
 
 
-def _rewrite(span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None) -> ReadableSpan:
-    attributes: Any = without_content(span.attributes or {}) if privacy_mode else span.attributes
+def _rewrite(
+    span: ReadableSpan, privacy_mode: bool, resource: Resource | None, shaper: Shaper | None, prices: bool
+) -> ReadableSpan:
+    """This destination's copy of `span`: content dropped in privacy mode, the cost priced from the price table
+    where the gateway reported none (`_prices`: ~85 µs, here rather than on the application's thread), the backend's
+    own attributes, its resource; `span` itself when none of these changes it."""
+    attributes: Any = span.attributes
+    priced = price_attributes(attributes, span.start_time) if prices and attributes else None
+    if not (privacy_mode or priced or resource is not None or shaper is not None):
+        return span
+    if privacy_mode:
+        attributes = without_content(attributes or {})
+    if priced:
+        attributes = {**(attributes or {}), **priced}
     if shaper is not None:
         attributes = shaper(attributes or {}, span.start_time or 0)
     return ReadableSpan(
@@ -101,8 +115,9 @@ class _GuardedExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         destination = self._destination
         destination._released(len(spans))
-        if destination.privacy_mode or destination.resource is not None or destination.shaper is not None:
-            rewrite = (destination.privacy_mode, destination.resource, destination.shaper)
+        prices = available()
+        if destination.privacy_mode or destination.resource is not None or destination.shaper is not None or prices:
+            rewrite = (destination.privacy_mode, destination.resource, destination.shaper, prices)
             spans = [_rewrite(s, *rewrite) for s in spans]
         batch = list(spans)
         if self.guard.attempt(lambda: self._send(batch), lambda r: r is SpanExportResult.SUCCESS):

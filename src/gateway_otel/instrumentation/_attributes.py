@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _secrets
+from .._prices import SOURCE as COST_SOURCE
 from ..gateways import Gateway, HeaderFacts
 from ._content import Message, cap, encodable, get, openinference_messages
 from ._endpoints import Endpoint
@@ -285,6 +286,7 @@ def usage_attributes(usage: Usage) -> Attributes:
     if usage.cost is not None:
         attrs["gen_ai.usage.cost"] = usage.cost
         attrs["llm.cost.total"] = usage.cost
+        attrs[COST_SOURCE] = usage.cost_source
         split = cost_split(usage)
         if split is not None:
             attrs["llm.cost.prompt"], attrs["llm.cost.completion"] = split

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from .._internal import internal_error
+from .._prices import PRICE_TABLE, free_locally, price_request
 from .._secrets import Scrubber
 from .._settings import Settings
 from ..gateways import Gateway, HeaderFacts, header_facts, reads_headers
@@ -204,6 +205,8 @@ class Invocation:
                 facts = header_facts(getattr(getattr(exc, "response", None), "headers", None))
             if facts is not None:
                 self._apply_header_facts(facts, record, attrs)
+            if record is not None and settings.local_models_free:
+                self._price_local_call(record)
             if record is not None:
                 attrs.update(A.response_attributes(record, self.endpoint, self.gateway))
                 if record.error_message is not None or record.error_code is not None:
@@ -257,6 +260,12 @@ class Invocation:
             start = self.start_attrs
             self.start_attrs = {**start, "gen_ai.provider.name": renamed["gen_ai.provider.name"]}
             self.handler.learn_gateway(start.get("server.address"), start.get("server.port"), facts.gateway)
+
+    def _price_local_call(self, record: ResponseRecord) -> None:
+        """`local_models_free`: a call to a local model server that reported usage and no cost costs 0, from us."""
+        usage = record.usage
+        if usage is not None and usage.cost is None and free_locally(self.gateway.name, self.start_attrs):
+            usage.cost, usage.cost_source = 0.0, PRICE_TABLE
 
     def _content_attributes(self, record: ResponseRecord | None, used: int) -> dict[str, Any]:
         """Captured content within the span's attribute limit, so that nothing essential is ever evicted."""
@@ -331,6 +340,12 @@ class Invocation:
         usage = record.usage if record is not None else None
         if usage is None:
             return key, duration, first_chunk, per_chunk, None, None, None, otel_context.get_current()
+        cost: Any = usage.cost
+        if cost is None:  # the recorder's worker prices it (`_prices`), never this thread
+            model = record.model or start("gen_ai.request.model")  # type: ignore[union-attr]
+            counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                      usage.input_audio_tokens, usage.output_audio_tokens)  # fmt: skip
+            cost = price_request(self.gateway.name, model, counts, getattr(self.span, "start_time", None))
         return (
             key,
             duration,
@@ -338,6 +353,6 @@ class Invocation:
             per_chunk,
             usage.input_tokens,
             usage.output_tokens,
-            usage.cost,
+            cost,
             otel_context.get_current(),
         )

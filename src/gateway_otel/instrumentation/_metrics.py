@@ -22,6 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .._internal import internal_error
+from .._prices import GATEWAY, PRICE_TABLE, SOURCE, price
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -65,7 +66,7 @@ class Instruments:
         self.cost = meter.create_counter(
             "gateway.client.cost",
             unit="USD",
-            description="Cost of GenAI operations as reported by the gateway",
+            description="Cost of GenAI operations as reported by the gateway, else priced from genai-prices' table",
         )
         self.time_to_first_chunk = meter.create_histogram(
             "gen_ai.client.operation.time_to_first_chunk",
@@ -82,8 +83,9 @@ class Instruments:
 
 
 Measurements = tuple[tuple[Any, ...], float, "float | None", "float | None", Any, Any, Any, "Context | None"]
-"""One call's metrics: (key, duration, time to first chunk, time per chunk, input tokens, output tokens, cost,
-the context current when the call ended — for exemplars, as if recorded then)."""
+"""One call's metrics: (key, duration, time to first chunk, time per chunk, input tokens, output tokens, cost — or
+the `_prices.PriceRequest` the worker prices it by —, the context current when the call ended — for exemplars, as if
+recorded then)."""
 
 
 class MetricRecorder:
@@ -173,8 +175,15 @@ class MetricRecorder:
             instruments.tokens.record(input_tokens, input_attrs, **kwargs)
         if output_tokens is not None:
             instruments.tokens.record(output_tokens, output_attrs, **kwargs)
+        source = GATEWAY
+        if isinstance(cost, tuple):  # the call reported no cost: priced here, off the caller's thread
+            cost, source = price(cost), PRICE_TABLE
         if cost:  # a free call adds nothing to the total
-            instruments.cost.add(cost, attrs, **kwargs)
+            instruments.cost.add(cost, self.cost_attributes(attrs, source), **kwargs)
+
+    def cost_attributes(self, attrs: dict[str, Any], source: str) -> dict[str, Any]:
+        """A cost's attributes: the call's, and where the cost came from (`gateway.cost.source`)."""
+        return {**attrs, SOURCE: source}
 
     def attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
         """The attributes of every measurement, then with `gen_ai.token.type` input and output, for one `key`

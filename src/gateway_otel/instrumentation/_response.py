@@ -30,6 +30,8 @@ class Usage:
     upstream_cost: float | None = None
     upstream_prompt_cost: float | None = None
     upstream_completion_cost: float | None = None
+    cost_source: str = "gateway"
+    """Where `cost` came from (`_prices.GATEWAY`, or `_prices.PRICE_TABLE` for a local model made free)."""
 
 
 @dataclass

@@ -20,6 +20,9 @@ from ._summary import EPOCH, Cell, SummaryQuery, micros
 logger = logging.getLogger("gateway_otel.query")
 _LEFT_OUT = ("attributes", "events", "resource", "latency_bucket", "ttft_bucket")  # buckets: absent from old stores
 _BRIEF_COLUMNS = ", ".join(c for c in SPAN_COLUMNS if c not in _LEFT_OUT)
+_NO_COST_SOURCE = ", NULL AS cost_source"
+"""A store written before `cost_source` existed (a reader never upgrades a store) reads as if every cost's source
+were unknown."""
 
 
 def _ns(moment: datetime) -> int:
@@ -61,6 +64,7 @@ def span_from_row(row: Mapping[str, Any], detail: bool) -> SpanRow:
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
         cost=row["cost"],
+        cost_source=row["cost_source"] if row["cost"] is not None else None,
         time_to_first_token_ms=row["ttft_ms"],
         project_name=row["project_name"],
         session_id=row["session_id"],
@@ -98,6 +102,7 @@ class LocalBackend:
                 logger.info("no local store at %s yet: reading the demo's, %s", self.stands_in_for, self.path)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._brief, self._detail = _BRIEF_COLUMNS, "*"
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -110,6 +115,12 @@ class LocalBackend:
                     "GATEWAY_OTEL_LOCAL_PATH names another file)"
                 ) from None
             self._conn.row_factory = sqlite3.Row
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(spans)")}
+            self._brief, self._detail = (
+                (_BRIEF_COLUMNS, "*")
+                if "cost_source" in columns
+                else (_BRIEF_COLUMNS.replace(", cost_source", "") + _NO_COST_SOURCE, "*" + _NO_COST_SOURCE)
+            )
         return self._conn
 
     def _rows(self, sql: str, params: list[Any], convert: Any) -> list[Any]:
@@ -155,7 +166,7 @@ class LocalBackend:
         if query.session_id is not None:
             where.append("session_id = ?")
             params.append(query.session_id)
-        columns = "*" if query.detail else _BRIEF_COLUMNS  # the JSON columns are most of a row's bytes
+        columns = self._span_columns(query.detail)
         order = "ORDER BY start_ns DESC, rowid DESC" + (" LIMIT ?" if query.limit is not None else "")
         params += [query.limit] if query.limit is not None else []
         if query.model is not None and trace_id is None and self._has_calls_index():
@@ -167,6 +178,16 @@ class LocalBackend:
         else:
             sql = f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} {order}"
         return self._rows(sql, params, lambda row: span_from_row(row, query.detail))
+
+    def _span_columns(self, detail: bool) -> str:
+        """The columns a span query selects from this store: without the JSON cells (most of a row's bytes) unless
+        `detail`, and `cost_source` as NULL where the store predates it."""
+        with self._lock:
+            try:
+                self._connection()
+            except sqlite3.Error as error:
+                raise QueryError(f"cannot read the local store {self.path}: {error}") from None
+        return self._detail if detail else self._brief
 
     def _has_calls_index(self) -> bool:
         with self._lock:

@@ -7,6 +7,8 @@ percentiles from the histogram of `latency_bucket` (`store/_buckets.py`, monoton
 of the one or two buckets holding the wanted ranks, interpolated by `_summary.interpolate` as the row path does. Time
 to first token uses the smaller `spans_streamed` index the same way. Rows stored without buckets (written before the
 columns existed, or by an older writer) are bucketed here by `value_bucket` as a SQL function: slower, same answer.
+The part of the cost priced from the price table comes from the partial index `spans_priced` (only those calls): one
+query per model, a single seek where none is priced.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store._buckets import value_bucket
-from ..store._database import IS_CALL, LATENCY_INDEX, OF_MODEL
+from ..store._database import IS_CALL, LATENCY_INDEX, OF_MODEL, PRICED
 from ._summary import (
     ALL,
     LATENCY,
@@ -52,6 +54,9 @@ class _Raw:
     unbucketed: int = 0
     first_us: int = 0
     last_us: int = 0
+    costed: int = 0
+    priced: int = 0
+    priced_cost: float = 0.0
     histograms: dict[str, Counter[int]] = field(default_factory=lambda: {LATENCY: Counter(), TTFT: Counter()})
 
 
@@ -63,12 +68,15 @@ class _Sql:
     ttft: str
     streamed: str
     unbucketed: str
+    priced: bool
+    """Whether the store has `cost_source` (a store written before it is never priced)."""
 
 
 def _spelling(conn: sqlite3.Connection, legacy: bool) -> _Sql:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    priced = "cost_source" in columns
     if "latency_bucket" in columns and not legacy:
-        return _Sql("latency_bucket", "ttft_bucket", "count(ttft_bucket)", "count(*) - count(latency_bucket)")
+        return _Sql("latency_bucket", "ttft_bucket", "count(ttft_bucket)", "count(*) - count(latency_bucket)", priced)
     conn.create_function("value_bucket", 1, value_bucket, deterministic=True)
     if "latency_bucket" in columns:
         lat, ttft = (
@@ -77,7 +85,7 @@ def _spelling(conn: sqlite3.Connection, legacy: bool) -> _Sql:
         )
     else:
         lat, ttft = "value_bucket(duration_ms)", "value_bucket(ttft_ms)"
-    return _Sql(lat, ttft, "count(ttft_ms)", "0")
+    return _Sql(lat, ttft, "count(ttft_ms)", "0", priced)
 
 
 def _filters(query: SummaryQuery) -> tuple[str, list[Any]]:
@@ -169,7 +177,7 @@ class _Reader:
         sums = (
             f"count(*), coalesce(sum(status = 'error'), 0), coalesce(sum(input_tokens), 0), "
             f"coalesce(sum(output_tokens), 0), total(cost), {sql.streamed}, {sql.unbucketed}, "
-            f"min(start_ns) / 1000, max(start_ns) / 1000"
+            f"min(start_ns) / 1000, max(start_ns) / 1000, count(cost)"
         )
         histograms = [(f, e) for f, e in ((LATENCY, sql.latency), (TTFT, sql.ttft)) if f in self.fields]
         raw: dict[_Part, _Raw] = {}
@@ -182,6 +190,10 @@ class _Reader:
                 index = self.latency_index if field_ == LATENCY else ""
                 for tb, value_bucket_, count in self._select(model, bucket, f"{expr}, count(*)", extra, expr, index):
                     raw[(model, tb)].histograms[field_][value_bucket_] = count
+        for model in models if sql.priced else ():  # the priced calls, from their small partial index
+            for tb, count, total in self._select(model, None, "count(cost), total(cost)", f" AND {PRICED}"):
+                if count:
+                    raw[(model, tb)].priced, raw[(model, tb)].priced_cost = count, total
         return raw
 
     def values(self, field_: str, model: str | None, tb: int, buckets: set[int]) -> dict[int, list[float]]:
@@ -274,6 +286,9 @@ def summarize(conn: sqlite3.Connection, query: SummaryQuery, legacy: bool = Fals
                 output_tokens=sum(r.output_tokens for r in rows),
                 cost=sum(r.cost for r in rows),
                 streamed=sum(r.streamed for r in rows),
+                costed_calls=sum(r.costed for r in rows),
+                priced_calls=sum(r.priced for r in rows),
+                priced_cost=sum(r.priced_cost for r in rows),
                 models=frozenset(m or UNKNOWN_MODEL for m, _ in parts) if group == ALL else frozenset([group]),
                 first_us=min(r.first_us for r in rows),
                 last_us=max(r.last_us for r in rows),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ._model import MetricSeries, MetricsResult, SpanRow
+from ._model import CostSources, MetricSeries, MetricsResult, SpanRow
 from ._summary import (
     ALL,
     LATENCY,
@@ -98,7 +98,11 @@ _PRESETS: dict[str, _Preset] = {
         percentile_of=TTFT,
     ),
     "error_rate": _Preset("share of calls that failed, 0 to 1", _error_rate, "ratio"),
-    "cost": _Preset("cost in USD reported by the gateway (calls without a cost count as 0)", _cost, "USD"),
+    "cost": _Preset(
+        "cost in USD reported by the gateway, else priced from the price table (calls without a cost count as 0)",
+        _cost,
+        "USD",
+    ),
     "model_usage": _Preset(
         "number of calls per model (always grouped by model)", _requests, "calls", always_by_model=True
     ),
@@ -174,6 +178,16 @@ def metric_from_cells(metric: str, query: SummaryQuery, cells: Sequence[Cell]) -
         step_seconds=query.step_seconds,
         percentile=p if preset.percentile_of else None,
         series=series,
+        cost_sources=cost_sources(cells) if metric == "cost" else None,
+    )
+
+
+def cost_sources(cells: Sequence[Cell]) -> CostSources:
+    """Where the cost of `cells` (one grouping: each call in one cell) came from."""
+    return CostSources(
+        costed_calls=sum(c.costed_calls for c in cells),
+        priced_calls=sum(c.priced_calls for c in cells),
+        priced_cost=sum(c.priced_cost for c in cells),
     )
 
 

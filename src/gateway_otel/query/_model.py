@@ -8,7 +8,7 @@ from summary cells (`_summary`) that a backend may compute itself (the local sto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +35,43 @@ def total_tokens(input_tokens: int | None, output_tokens: int | None) -> int | N
 
 
 @dataclass(frozen=True)
+class CostSources:
+    """Where a cost total came from (`gateway.cost.source`): of the calls with a cost, how many, and how much, the
+    price table priced; the gateway reported the rest."""
+
+    costed_calls: int = 0
+    priced_calls: int = 0
+    priced_cost: float = 0.0
+
+    @property
+    def source(self) -> str | None:
+        """`gateway`, `price_table`, `mixed` (some of each), or None (no call had a cost)."""
+        if not self.costed_calls:
+            return None
+        if not self.priced_calls:
+            return "gateway"
+        return "price_table" if self.priced_calls == self.costed_calls else "mixed"
+
+    def split(self, total: float, money: Callable[[float], str]) -> str | None:
+        """Where `total` came from unless all from the gateway: `price table`, or `gateway $0.0100 + price table
+        $0.0023` (amounts as `money` writes them); None when the gateway reported it all."""
+        source = self.source
+        if source == "price_table":
+            return "price table"
+        if source == "mixed":
+            return f"gateway {money(total - self.priced_cost)} + price table {money(self.priced_cost)}"
+        return None
+
+    def text(self, total: float, money: Callable[[float], str]) -> str:
+        """`total` as `money` writes it, and `split` in brackets: `$0.0123 (price table)`."""
+        split = self.split(total, money)
+        return money(total) if split is None else f"{money(total)} ({split})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "source": self.source}
+
+
+@dataclass(frozen=True)
 class SpanRow:
     """One span as read back from a backend; the LLM fields are lifted out of the attributes."""
 
@@ -55,6 +92,7 @@ class SpanRow:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost: float | None = None  # gen_ai.usage.cost
+    cost_source: str | None = None  # gateway.cost.source: gateway or price_table (None: not said, or no cost)
     time_to_first_token_ms: float | None = None  # gen_ai.response.time_to_first_chunk (s) x 1000
     project_name: str | None = None
     session_id: str | None = None
@@ -101,6 +139,8 @@ class MetricsResult:
     step_seconds: float | None
     percentile: float | None
     series: tuple[MetricSeries, ...]
+    cost_sources: CostSources | None = None
+    """For `cost`: where the window's total came from (the gateway, the price table, or both)."""
 
     @property
     def value(self) -> float | None:
@@ -118,6 +158,7 @@ class MetricsResult:
                 "step_seconds": self.step_seconds,
                 "percentile": self.percentile,
                 "series": [s.to_dict() for s in self.series],
+                **({"cost_sources": self.cost_sources.to_dict()} if self.cost_sources is not None else {}),
             }
         )
 

@@ -141,6 +141,16 @@ def _card(key: str, label: str, value: float | None, text: str, sub: str, css: s
     )
 
 
+def _cost_sub(total: ModelStats, per_call: str) -> str:
+    """Under the cost: per call when the gateway reported it all; else where it came from (the split in full in the
+    tooltip: the card is narrow)."""
+    split = total.cost_sources.split(total.cost, usd)
+    if split is None:
+        return per_call
+    short = "price table" if total.cost_sources.source == "price_table" else "incl. price table"
+    return f'<span data-key="cost_sources" title="{escape(split)}">{short}</span>'
+
+
 def headline(total: ModelStats, models: int, streamed: int) -> str:
     """The totals over every call in the window, the numbers `gateway-otel stats` prints in its `all` row."""
     calls = total.calls or 1
@@ -157,7 +167,7 @@ def headline(total: ModelStats, models: int, streamed: int) -> str:
               per_call(_count(round(total.input_tokens / calls)))),
         _card("output_tokens", "Output tokens", total.output_tokens, _count(total.output_tokens),
               per_call(_count(round(total.output_tokens / calls)))),
-        _card("cost", "Cost", total.cost, usd(total.cost), per_call(usd(total.cost / calls))),
+        _card("cost", "Cost", total.cost, usd(total.cost), _cost_sub(total, per_call(usd(total.cost / calls)))),
         _card("p50_latency_ms", "p50 latency", total.p50_latency_ms, _ms(total.p50_latency_ms), "all calls"),
         _card("p95_latency_ms", "p95 latency", total.p95_latency_ms, _ms(total.p95_latency_ms), "all calls"),
         _card("p50_ttft_ms", "p50 first token", total.p50_ttft_ms, _ms(total.p50_ttft_ms),

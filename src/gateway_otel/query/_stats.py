@@ -8,11 +8,11 @@ inference calls count (`is_inference`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._model import SpanRow
+from ._model import CostSources, SpanRow
 from ._summary import ALL, LATENCY, TTFT, Cell, SummaryQuery, summarize_rows
 
 STATS_PERCENTILES = ((LATENCY, 0.5), (LATENCY, 0.95), (TTFT, 0.5))
@@ -33,13 +33,15 @@ class ModelStats:
     p50_latency_ms: float | None
     p95_latency_ms: float | None
     p50_ttft_ms: float | None
+    cost_sources: CostSources = field(default_factory=CostSources)
+    """Where `cost` came from: the gateway, the price table, or both."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total_tokens": self.total_tokens}
+        return {**asdict(self), "cost_sources": self.cost_sources.to_dict(), "total_tokens": self.total_tokens}
 
     def cells(self) -> tuple[str, ...]:
         """The row as `STATS_HEADERS` shows it."""
@@ -49,11 +51,15 @@ class ModelStats:
             str(self.errors),
             str(self.input_tokens),
             str(self.output_tokens),
-            f"${self.cost:.6f}",
+            self.cost_sources.text(self.cost, _usd) if self.cost_sources.costed_calls else "-",  # no cost: no guess
             _ms(self.p50_latency_ms),
             _ms(self.p95_latency_ms),
             _ms(self.p50_ttft_ms),
         )
+
+
+def _usd(value: float) -> str:
+    return f"${value:.6f}"
 
 
 def _ms(value: float | None) -> str:
@@ -71,6 +77,7 @@ def _one(cell: Cell) -> ModelStats:
         p50_latency_ms=cell.percentiles.get((LATENCY, 0.5)),
         p95_latency_ms=cell.percentiles.get((LATENCY, 0.95)),
         p50_ttft_ms=cell.percentiles.get((TTFT, 0.5)),
+        cost_sources=CostSources(cell.costed_calls, cell.priced_calls, cell.priced_cost),
     )
 
 

@@ -1,9 +1,10 @@
 """Summaries: what every number of `metrics`, `stats` and the report is finished from, one definition for all backends.
 
-A summary cell holds one group's inference calls in one time bucket of a window: counts, token and cost sums, the
-distinct models, and the latency and time-to-first-token percentiles asked for. `summarize_rows` computes cells from
-span rows (OpenObserve, Phoenix, any `Backend`); a backend may compute the same cells itself (`Summarizer`: the local
-store does it in SQL, `_local_summary.py`), and `tests/test_query_summary.py` checks both agree on the same spans.
+A summary cell holds one group's inference calls in one time bucket of a window: counts, token and cost sums (and the
+part of the cost priced from the price table rather than reported by the gateway), the distinct models, and the
+latency and time-to-first-token percentiles asked for. `summarize_rows` computes cells from span rows (OpenObserve,
+Phoenix, any `Backend`); a backend may compute the same cells itself (`Summarizer`: the local store does it in SQL,
+`_local_summary.py`), and `tests/test_query_summary.py` checks both agree on the same spans.
 
 Definitions (`_metrics` documents them for people):
 - a row counts when it is an inference call (`is_inference`) and its start time, to the microsecond, lies in
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from .._prices import PRICE_TABLE
 from ._model import SpanRow
 
 UNKNOWN_MODEL = "unknown"
@@ -89,6 +91,9 @@ class Cell:
     output_tokens: int = 0
     cost: float = 0.0
     streamed: int = 0  # calls with a time to first token
+    costed_calls: int = 0  # calls with a cost
+    priced_calls: int = 0  # of them, calls whose cost came from the price table (`gateway.cost.source`)
+    priced_cost: float = 0.0  # the sum of those costs; the rest of `cost` the gateway reported
     models: frozenset[str] = frozenset()
     first_us: int | None = None  # the first and the last call's start, in microseconds since the epoch
     last_us: int | None = None
@@ -148,6 +153,8 @@ def cell_of(group: str, bucket: int, rows: Sequence[SpanRow], percentiles: Itera
     latencies = [row.duration_ms for row in rows]
     ttfts = [row.time_to_first_token_ms for row in rows if row.time_to_first_token_ms is not None]
     values = {LATENCY: sorted(latencies), TTFT: sorted(ttfts)}
+    costs = [row for row in rows if row.cost is not None]
+    priced = [row.cost for row in costs if row.cost_source == PRICE_TABLE]
     return Cell(
         group=group,
         bucket=bucket,
@@ -157,6 +164,9 @@ def cell_of(group: str, bucket: int, rows: Sequence[SpanRow], percentiles: Itera
         output_tokens=sum(row.output_tokens or 0 for row in rows),
         cost=float(sum(row.cost or 0.0 for row in rows)),
         streamed=len(ttfts),
+        costed_calls=len(costs),
+        priced_calls=len(priced),
+        priced_cost=float(sum(priced)),  # type: ignore[arg-type]
         models=frozenset(row.model or UNKNOWN_MODEL for row in rows),
         first_us=min(micros(row.start_time) for row in rows),
         last_us=max(micros(row.start_time) for row in rows),

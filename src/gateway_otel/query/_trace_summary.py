@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .._prices import PRICE_TABLE
 from .._semconv import INPUT_MESSAGES, OUTPUT_MESSAGES
 from ._metrics import is_inference
-from ._model import SpanRow, total_tokens
+from ._model import CostSources, SpanRow, total_tokens
 from ._openobserve import column
 
 __all__ = ["TraceSummary", "answer_text", "error_type", "matches", "prompt_text", "root_of", "summarize"]
@@ -37,6 +38,8 @@ class TraceSummary:
     input_tokens: int | None
     output_tokens: int | None
     cost: float | None
+    cost_sources: CostSources = field(default_factory=CostSources)
+    """Where `cost` came from: the gateway, the price table, or both."""
 
     @property
     def status(self) -> str:
@@ -62,6 +65,7 @@ class TraceSummary:
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
             "cost": self.cost,
+            "cost_sources": self.cost_sources.to_dict(),
         }
 
 
@@ -108,7 +112,15 @@ def summary(spans: Sequence[SpanRow]) -> TraceSummary:
         input_tokens=_sum(s.input_tokens for s in calls),
         output_tokens=_sum(s.output_tokens for s in calls),
         cost=_sum(s.cost for s in calls),
+        cost_sources=cost_sources_of(calls),
     )
+
+
+def cost_sources_of(calls: Iterable[SpanRow]) -> CostSources:
+    """Where the cost of `calls` came from (`SpanRow.cost_source`; a cost that does not say is the gateway's)."""
+    costed = [s for s in calls if s.cost is not None]
+    priced = [s.cost for s in costed if s.cost_source == PRICE_TABLE]
+    return CostSources(len(costed), len(priced), float(sum(priced)))  # type: ignore[arg-type]
 
 
 def group(spans: Iterable[SpanRow]) -> dict[str, list[SpanRow]]:

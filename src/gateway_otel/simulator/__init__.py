@@ -9,6 +9,9 @@ shapes. Answers are deterministic (derived from the request), so tests can asser
 Endpoints (with or without the `/api/v1` or `/v1` prefix): `POST /chat/completions`, `/completions`, `/embeddings`,
 `/responses`, streaming and not; `GET /generation?id=<id>`, a call's generation record, 404 until `generation_delay`
 seconds after the call; anything else is a 404 in OpenRouter's error shape; no `Authorization` is a 401.
+A request to a direct provider's host (`base_url="https://api.openai.com/v1"`, Azure, Groq... in-process) is
+answered as that provider would: the same tokens, without OpenRouter's `provider`, `native_finish_reason`, `cost`,
+`is_byok`, `cost_details` or `x-gateway-otel-gateway`.
 
 Two ways to run it::
 
@@ -46,7 +49,8 @@ prompts of 64+ tokens (whitespace words + 4 per message) report cached tokens (a
 tools answer user turns with a tool call, `max_tokens` cuts the reply with `finish_reason: "length"`.
 """
 
-from ._app import SCENARIO_HEADER, SCENARIOS, GatewaySimulator, RecordedRequest, SimulatedResponse
+from ._app import SCENARIO_HEADER, SCENARIOS, GatewaySimulator, SimulatedResponse
+from ._requests import RecordedRequest
 from ._server import RunningSimulator, serve
 from ._transport import http_client, transport
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from ._content import (
     served_model,
     usage_for,
 )
+from ._requests import Headers, RecordedRequest, has_credential, to_direct_provider
 
 SCENARIO_HEADER = "X-Simulator-Scenario"
 SCENARIO_MODEL_PREFIX = "sim/"
@@ -50,49 +51,6 @@ DEFAULT_EMBEDDING_DIMENSIONS = 16
 MID_STREAM_MESSAGE = "Provider disconnected unexpectedly (simulated)"
 CONTENT_BEFORE_FAILURE = 2  # content deltas delivered before `stream-error` and `disconnect` strike
 _PATH_PREFIXES = ("/api/v1", "/v1")
-_SENSITIVE_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
-
-
-class Headers(Mapping[str, str]):
-    """A read-only header mapping with case-insensitive lookup; credentials are stored redacted."""
-
-    def __init__(self, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        self._items = {k.lower(): (k, _redact(k, v)) for k, v in pairs}
-
-    def __getitem__(self, key: str) -> str:
-        return self._items[key.lower()][1]
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._items
-
-    def __repr__(self) -> str:
-        return f"Headers({dict(self.items())!r})"
-
-
-def _redact(name: str, value: str) -> str:
-    if name.lower() not in _SENSITIVE_HEADERS:
-        return value
-    scheme, _, secret = value.partition(" ")
-    return f"{scheme} [REDACTED]" if secret else "[REDACTED]"
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as the simulator received it, so a test can assert what the client really sent."""
-
-    method: str
-    path: str
-    headers: Headers
-    """Case-insensitive; `Authorization` and other credentials are redacted (the simulator never keeps a key)."""
-    body: Any
-    """The parsed JSON body (None when the body was empty or not JSON)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +76,7 @@ class _Call:
     requested_model: str
     scenario: str | None
     meta: shapes.Meta
+    direct: bool = False  # to a direct provider's host: answered without OpenRouter's own fields
 
     @property
     def stream(self) -> bool:
@@ -286,6 +245,11 @@ def _carries_content(data: Mapping[str, Any]) -> bool:
 def _render(call: _Call, result: dict[str, Any] | _Stream) -> SimulatedResponse:
     """Apply the in-generation scenarios (`stream-error`, `disconnect`) and frame the answer."""
     headers = {"x-generation-id": call.meta.id}
+    if call.direct and isinstance(result, dict):
+        result = shapes.as_direct_provider(result)
+    elif call.direct:
+        events = [(name, shapes.as_direct_provider(data)) for name, data in result.events]
+        result = _Stream(events, result.failure, result.done, result.numbered)
     if isinstance(result, dict):
         if call.scenario == "stream-error":  # non-streaming: HTTP 200 with the error in the body
             result = _mark_failed(result)
@@ -355,9 +319,11 @@ class GatewaySimulator:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
         """Answer one HTTP request as OpenRouter would, saying so in `x-gateway-otel-gateway` (so the
-        instrumentation labels the calls `openrouter` wherever the simulator listens)."""
-        response = self._answer(method, path, headers, body)
-        if self.speaks_as:
+        instrumentation labels the calls `openrouter` wherever the simulator listens); a request to a direct
+        provider's host (`api.openai.com`...) is answered as that provider would: no cost, nothing of OpenRouter's."""
+        direct = to_direct_provider(headers)
+        response = self._answer(method, path, headers, body, direct)
+        if self.speaks_as and not direct:
             response.headers.setdefault(GATEWAY_HEADER, self.speaks_as)
         return response
 
@@ -368,7 +334,7 @@ class GatewaySimulator:
     def _generation(self, method: str, path: str, headers: Mapping[str, str]) -> SimulatedResponse:
         if method.upper() != "GET":
             return _error(405, "Method Not Allowed")
-        if not _has_credential(headers):
+        if not has_credential(headers):
             return _error(401, "No auth credentials found")
         generation_id = generations.requested_id(path)
         if generation_id is None:
@@ -376,7 +342,9 @@ class GatewaySimulator:
         data = self.generation_record(generation_id)
         return _error(404, "Generation not found") if data is None else _json_response(200, {"data": data})
 
-    def _answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimulatedResponse:
+    def _answer(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, direct: bool = False
+    ) -> SimulatedResponse:
         request_headers = Headers(headers)
         parsed = _parse_json(body)
         route = _route(path)
@@ -391,7 +359,7 @@ class GatewaySimulator:
             return _error(404, f"Not Found: {urlsplit(path).path}")
         if method.upper() != "POST":
             return _error(405, "Method Not Allowed")
-        if not _has_credential(headers):
+        if not has_credential(headers):
             return _error(401, "No auth credentials found")
         if not isinstance(parsed, dict) or not isinstance(parsed.get("model"), str) or not parsed["model"]:
             return _error(400, 'Invalid request: a JSON body with a "model" is required')
@@ -404,7 +372,7 @@ class GatewaySimulator:
         model = served_model(requested)
         id_prefix, handler = endpoint
         meta = shapes.Meta(f"{id_prefix}-{sequence:06d}", int(self.clock()), model, provider_for(model))
-        call = _Call(parsed, requested, scenario, meta)
+        call = _Call(parsed, requested, scenario, meta, direct)
         if scenario in ERROR_SCENARIOS:
             return _scenario_error(call)
         if scenario == "timeout":
@@ -422,13 +390,6 @@ class GatewaySimulator:
             )  # fmt: skip
             self._generations.remember(data, time.monotonic() + self.generation_delay)
         return _render(call, result)
-
-
-def _has_credential(headers: Mapping[str, str]) -> bool:
-    """Whether the request carries a non-empty bearer credential (its value is never looked at further)."""
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    scheme, _, secret = value.strip().partition(" ")
-    return bool(secret.strip()) if scheme.lower() == "bearer" else bool(scheme)
 
 
 def _model_scenario(model: str) -> str | None:

@@ -362,3 +362,20 @@ def embeddings(
         "provider": meta.provider,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "cost": cost},
     }
+
+
+_OPENROUTER_USAGE = ("cost", "is_byok", "cost_details")
+
+
+def as_direct_provider(data: dict[str, Any]) -> dict[str, Any]:
+    """An answer (a body, a chunk or an event) as a provider called directly sends it: without what only OpenRouter
+    adds — the top-level `provider`, `native_finish_reason`, and `usage`'s `cost`, `is_byok` and `cost_details` (a
+    direct call to OpenAI reports tokens and no cost)."""
+    out = {k: v for k, v in data.items() if k != "provider"}
+    if isinstance(out.get("choices"), list):
+        out["choices"] = [{k: v for k, v in c.items() if k != "native_finish_reason"} for c in out["choices"]]
+    for holder in (out, out.get("response")):  # the Responses API's events carry the response
+        usage = holder.get("usage") if isinstance(holder, dict) else None
+        if isinstance(usage, dict):
+            holder["usage"] = {k: v for k, v in usage.items() if k not in _OPENROUTER_USAGE}
+    return out

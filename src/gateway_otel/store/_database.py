@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS spans (
     resource TEXT NOT NULL,
     latency_bucket INTEGER,
     ttft_bucket INTEGER,
+    cost_source TEXT,
     PRIMARY KEY (trace_id, span_id)
 );
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
@@ -95,6 +96,7 @@ SPAN_COLUMNS = (
     "resource",
     "latency_bucket",  # store._buckets.value_bucket(duration_ms): percentiles in SQL (query/_local_summary.py)
     "ttft_bucket",  # value_bucket(ttft_ms)
+    "cost_source",  # gateway.cost.source: gateway or price_table (added by `add_cost_source` to older stores)
 )
 LOG_COLUMNS = (
     "time_ns",
@@ -154,6 +156,7 @@ def _prepare(conn: sqlite3.Connection, deadline: float) -> None:
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         add_value_buckets(conn)
         add_resources_table(conn)
+        add_cost_source(conn)
 
 
 def add_resources_table(conn: sqlite3.Connection) -> None:
@@ -192,6 +195,25 @@ def add_value_buckets(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE spans ADD COLUMN {column} INTEGER")
     for statement in _VALUE_BUCKET_INDEXES.split(";"):
         conn.execute(statement)
+
+
+PRICED_INDEX = "spans_priced"
+PRICED = "cost_source = 'price_table'"
+"""The calls priced from the price table, spelled exactly so (a literal, not a parameter): the partial index below
+is used only by queries that carry this very term (and `IS_CALL`)."""
+
+
+def add_cost_source(conn: sqlite3.Connection) -> None:
+    """The `cost_source` column and the index of the calls priced from the price table, idempotently (a store made
+    before gains them on its writer's first open). The index is partial: it holds only the priced calls, so the
+    summary's gateway/price-table split costs one seek per model where there are none, and creating it on an old
+    store reads its rows once without sorting any (none is priced yet)."""
+    if "cost_source" not in {row[1] for row in conn.execute("PRAGMA table_info(spans)")}:
+        conn.execute("ALTER TABLE spans ADD COLUMN cost_source TEXT")
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {PRICED_INDEX} ON spans (model, start_ns, cost, status, project_name, session_id, "
+        f"nullif(request_model, model)) WHERE {PRICED} AND {IS_CALL}"
+    )
 
 
 class transaction:

@@ -62,7 +62,8 @@ def final_figures(items: Sequence[Any]) -> list[Final]:
 
 def set_final_cost(conn: sqlite3.Connection, trace_id: str, span_id: str, cost: float | None, kept: dict) -> bool:
     """Put a generation's final cost (when it has one) and `kept` attributes on the call's row, in the caller's
-    transaction; False when the row is not stored (yet)."""
+    transaction; False when the row is not stored (yet). The final cost is the gateway's own figure: its source is
+    `gateway`, even where the row had been priced from the price table."""
     found = conn.execute("SELECT attributes FROM spans WHERE trace_id = ? AND span_id = ?", (trace_id, span_id))
     row = found.fetchone()
     if row is None:
@@ -72,8 +73,9 @@ def set_final_cost(conn: sqlite3.Connection, trace_id: str, span_id: str, cost: 
     except ValueError:  # a damaged cell: the cost column alone
         cell = row[0]
     conn.execute(
-        "UPDATE spans SET cost = coalesce(?, cost), attributes = ? WHERE trace_id = ? AND span_id = ?",
-        (cost, cell, trace_id, span_id),
+        "UPDATE spans SET cost = coalesce(?, cost), cost_source = CASE WHEN ? IS NULL THEN cost_source "
+        "ELSE 'gateway' END, attributes = ? WHERE trace_id = ? AND span_id = ?",
+        (cost, cost, cell, trace_id, span_id),
     )
     return True
 

@@ -103,4 +103,6 @@ NAMES = (
     # the failure log record's own
     "exception.type",
     "exception.message",
+    # where a call's cost came from (issue 18)
+    "gateway.cost.source",
 )

@@ -79,6 +79,7 @@ def span_values(span: Any, resource_cell: ResourceCell) -> tuple[Any, ...]:
         # store-query: the value buckets of the latency and the time to first token (at the end of SPAN_COLUMNS)
         value_bucket((end - start) / 1e6),
         value_bucket(fields["time_to_first_token_ms"]),
+        fields["cost_source"],
     )
 
 
