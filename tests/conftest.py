@@ -62,13 +62,17 @@ class Captured:
 
     def metrics(self) -> dict[str, list[Any]]:
         """Metric name → its data points."""
-        data = self.reader.get_metrics_data()
-        out: dict[str, list[Any]] = {}
-        for resource_metrics in data.resource_metrics if data else ():
-            for scope in resource_metrics.scope_metrics:
-                for metric in scope.metrics:
-                    out.setdefault(metric.name, []).extend(metric.data.data_points)
-        return out
+        return metric_points(self.reader.get_metrics_data())
+
+
+def metric_points(data: Any) -> dict[str, list[Any]]:
+    """Metric name → its data points, in metrics data as a reader returns it (None: nothing)."""
+    out: dict[str, list[Any]] = {}
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                out.setdefault(metric.name, []).extend(metric.data.data_points)
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import TracerProvider
 
 import gateway_otel
-from conftest import Captured, make_client
+from conftest import Captured, make_client, metric_points
 from gateway_otel.instrumentation import GatewayInstrumentor, _metrics
 
 MODEL = "openai/gpt-4o-mini"
@@ -73,15 +73,6 @@ def _recorder() -> _metrics.MetricRecorder:
     return recorder
 
 
-def _points(data: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for resource_metrics in data.resource_metrics if data else ():
-        for scope in resource_metrics.scope_metrics:
-            for metric in scope.metrics:
-                out.setdefault(metric.name, []).extend(metric.data.data_points)
-    return out
-
-
 def test_a_collection_records_what_the_calls_queued(worker_held_back: None, telemetry: Captured, sim: Any) -> None:
     reply = make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
     assert len(_recorder()._pending) == 1  # queued, not recorded, when the call returned
@@ -108,7 +99,7 @@ def test_instrumenting_again_with_the_same_meter_provider_still_records_at_colle
         for _ in range(2):
             gateway_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
-            [duration] = _points(reader.get_metrics_data())["gen_ai.client.operation.duration"]
+            [duration] = metric_points(reader.get_metrics_data())["gen_ai.client.operation.duration"]
             counts.append(duration.count)
             gateway_otel.uninstrument()
     finally:
@@ -165,7 +156,7 @@ def test_shutdown_records_what_is_still_queued(worker_held_back: None, sim: Any)
     finally:
         gateway_otel.uninstrument()
     [data] = exporter.batches
-    [duration] = _points(data)["gen_ai.client.operation.duration"]
+    [duration] = metric_points(data)["gen_ai.client.operation.duration"]
     assert duration.count == 3
 
 
