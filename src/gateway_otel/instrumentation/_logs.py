@@ -64,19 +64,47 @@ def failure_record(name: str, attrs: Mapping[str, Any], message: str | None) -> 
     return f"{name} failed: {error}{f': {detail}' if detail else ''}", kept
 
 
-class FailureLog:
-    """Emits the failed calls' log records through one OpenTelemetry logger (the handler owns one)."""
+class _RecordEmitter:
+    """One OpenTelemetry logger, and the records it emits in a span's context: the part both kinds share."""
 
-    __slots__ = ("_logger", "_make_record")
+    __slots__ = ("_event", "_logger", "_make_record")
 
-    def __init__(self, logger_provider: Any = None) -> None:
+    def __init__(self, event: str, logger_provider: Any = None) -> None:
         """Log through `logger_provider`, else the global provider (also one set later)."""
         from opentelemetry._logs import get_logger
 
         from .._version import __version__
 
+        self._event = event
         self._logger = get_logger("gateway_otel", __version__, logger_provider)
         self._make_record: Callable[..., Any] | None = None
+
+    def _emit(self, context: Context, span_context: SpanContext, error: bool, body: str, attributes: dict) -> None:
+        from opentelemetry._logs import SeverityNumber
+
+        if self._make_record is None:
+            self._make_record = _record_factory(self._event)
+        now = time.time_ns()
+        record = self._make_record(
+            context,
+            span_context,
+            timestamp=now,
+            observed_timestamp=now,
+            severity_number=SeverityNumber.ERROR if error else SeverityNumber.INFO,
+            severity_text="ERROR" if error else "INFO",
+            body=body,
+            attributes={"event.name": self._event, **attributes},
+        )
+        self._logger.emit(record)
+
+
+class FailureLog(_RecordEmitter):
+    """Emits the failed calls' log records (the handler owns one)."""
+
+    __slots__ = ()
+
+    def __init__(self, logger_provider: Any = None) -> None:
+        super().__init__(EVENT_NAME, logger_provider)
 
     def emit(
         self,
@@ -90,63 +118,29 @@ class FailureLog:
         """One ERROR record for a failed call, in its span's trace; `message` is the error's text, already scrubbed
         of credentials. Never raises."""
         try:
-            from opentelemetry._logs import SeverityNumber
-
-            if self._make_record is None:
-                self._make_record = _record_factory()
             model = start_attrs.get("gen_ai.request.model")
             operation = start_attrs.get("gen_ai.operation.name", "call")
             name = f"{operation} {model}" if model else str(operation)
             body, attributes = failure_record(name, {**start_attrs, **attrs}, message)
             if exc is not None:
                 attributes.setdefault("exception.type", exception_type(exc))
-            now = time.time_ns()
-            record = self._make_record(
-                context,
-                span_context,
-                timestamp=now,
-                observed_timestamp=now,
-                severity_number=SeverityNumber.ERROR,
-                severity_text="ERROR",
-                body=body,
-                attributes={"event.name": EVENT_NAME, **attributes},
-            )
-            self._logger.emit(record)
+            self._emit(context, span_context, True, body, attributes)
         except Exception:
             internal_error("log record")
 
 
-class GenerationLog:
-    """Emits OpenRouter's generation records through one OpenTelemetry logger (the handler owns one)."""
+class GenerationLog(_RecordEmitter):
+    """Emits OpenRouter's generation records (the handler owns one)."""
 
-    __slots__ = ("_logger", "_make_record")
+    __slots__ = ()
 
     def __init__(self, logger_provider: Any = None) -> None:
-        from opentelemetry._logs import get_logger
-
-        from .._version import __version__
-
-        self._logger = get_logger("gateway_otel", __version__, logger_provider)
-        self._make_record: Callable[..., Any] | None = None
+        super().__init__(GENERATION_EVENT, logger_provider)
 
     def emit(self, span_context: SpanContext, attributes: Mapping[str, Any]) -> None:
         """One INFO record `gateway.openrouter.generation` in the call's span (ended by now). Never raises."""
         try:
-            from opentelemetry._logs import SeverityNumber
-
-            if self._make_record is None:
-                self._make_record = _record_factory(GENERATION_EVENT)
-            now = time.time_ns()
-            record = self._make_record(
-                set_span_in_context(NonRecordingSpan(span_context)),
-                span_context,
-                timestamp=now,
-                observed_timestamp=now,
-                severity_number=SeverityNumber.INFO,
-                severity_text="INFO",
-                body=GENERATION_EVENT,
-                attributes={"event.name": GENERATION_EVENT, **attributes},
-            )
-            self._logger.emit(record)
+            context = set_span_in_context(NonRecordingSpan(span_context))
+            self._emit(context, span_context, False, GENERATION_EVENT, dict(attributes))
         except Exception:
             internal_error("generation log record")

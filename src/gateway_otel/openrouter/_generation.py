@@ -13,6 +13,7 @@ parallel arrays keep each field typed and filterable in every backend, where one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,6 +21,8 @@ from typing import Any
 
 from .._secrets import Scrubber, url_without_credentials
 from .._semconv import GENERATION_PREFIX
+
+logger = logging.getLogger("gateway_otel")
 
 __all__ = ["Answer", "fetch", "generation_attributes", "generation_url"]
 
@@ -141,4 +144,6 @@ def _failed(error: Exception, url: str, key: str, timeout: float) -> Answer:
     from ..destinations._causes import classify
 
     cause = classify([error], endpoint=url, timeout=timeout)
-    return Answer(failure=Scrubber([key])(f"cannot be fetched from {_shown(url)}: {cause.text}"), kind=cause.kind)
+    scrub = Scrubber([key])
+    logger.debug("gateway_otel: generation fetch raised %s: %s", type(error).__name__, scrub(str(error)))
+    return Answer(failure=scrub(f"cannot be fetched from {_shown(url)}: {cause.text}"), kind=cause.kind)
