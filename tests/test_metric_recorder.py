@@ -141,6 +141,70 @@ def test_the_worker_records_on_its_own_thread_without_any_collection() -> None:
     recorder.close()
 
 
+class _CountingEvent(threading.Event):
+    """An event that counts its `set()` calls and can run something when it is cleared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+        self.on_clear: list[Any] = []
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+    def clear(self) -> None:
+        super().clear()
+        while self.on_clear:
+            self.on_clear.pop()()
+
+
+def _scripted_rounds(monkeypatch: pytest.MonkeyPatch, script: dict[int, Any]) -> list[int]:
+    """The worker's pauses as numbered rounds (no real sleeping): `script[n]` runs during round n's pause."""
+    rounds: list[int] = []
+
+    class Clock:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            rounds.append(len(rounds) + 1)
+            script.get(len(rounds), lambda: None)()
+
+    monkeypatch.setattr(_metrics, "time", Clock)
+    monkeypatch.setattr(_metrics, "_IDLE_ROUNDS", 3)
+    return rounds
+
+
+def test_while_calls_keep_coming_the_worker_looks_on_its_own_and_a_call_wakes_nothing(
+    monkeypatch: pytest.MonkeyPatch, telemetry: Captured
+) -> None:
+    recorder = _recorder()
+    recorder._thread = threading.current_thread()  # the worker is this test's thread: `put` starts none
+    wake = recorder._wake = _CountingEvent()
+    recorder.put((KEY, 0.5, None, None, None, None, None, None))  # the first call wakes the worker
+    rounds = _scripted_rounds(monkeypatch, {2: lambda: recorder.put((KEY, 1.5, None, None, None, None, None, None))})
+    assert _metrics._record_while_busy(weakref.ref(recorder), wake) is True
+    # round 1 records the first call, round 2 the second, rounds 3-5 find nothing: back to waiting
+    assert (rounds, wake.sets, wake.is_set(), len(recorder._pending)) == ([1, 2, 3, 4, 5], 1, False, 0)
+    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert (duration.count, duration.sum) == (2, 2.0)
+
+
+def test_a_call_queued_as_the_worker_goes_idle_is_recorded_before_it_waits(
+    monkeypatch: pytest.MonkeyPatch, telemetry: Captured
+) -> None:
+    recorder = _recorder()
+    recorder._thread = threading.current_thread()
+    wake = recorder._wake = _CountingEvent()
+    recorder.put((KEY, 0.5, None, None, None, None, None, None))
+    # the call comes after the worker saw an empty queue and before it stopped looking: it saw the event still set
+    wake.on_clear.append(lambda: recorder._pending.append((KEY, 1.5, None, None, None, None, None, None)))
+    rounds = _scripted_rounds(monkeypatch, {})
+    assert _metrics._record_while_busy(weakref.ref(recorder), wake) is True
+    assert (rounds, wake.is_set(), len(recorder._pending)) == ([1, 2, 3, 4, 5, 6, 7, 8], False, 0)
+    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert (duration.count, duration.sum) == (2, 2.0)
+
+
 def test_shutdown_records_what_is_still_queued(worker_held_back: None, sim: Any) -> None:
     exporter = KeepingExporter()
     meter_provider = MeterProvider(
