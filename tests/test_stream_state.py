@@ -17,7 +17,7 @@ from conftest import Captured, make_client
 from gateway_otel import _internal
 from gateway_otel.instrumentation._accumulate import ChatAccumulator
 from gateway_otel.instrumentation._raw import _RawStreamResponse, _StreamingResponse
-from gateway_otel.instrumentation._stream import StreamState, TracedAsyncStream, TracedStream
+from gateway_otel.instrumentation._stream import CHUNK_BATCH, StreamState, TracedAsyncStream, TracedStream
 
 
 class _Call:
@@ -70,8 +70,40 @@ def test_a_bug_while_ending_is_logged_and_the_call_still_ends(lenient: pytest.Lo
     assert _reported(lenient) == ["gateway_otel: internal error in stream end; the application's call is unaffected"]
 
 
-def _failing_add(chunk: Any) -> None:
-    raise ValueError("a chunk the accumulator cannot read")
+class _FailingAccumulator(ChatAccumulator):
+    def add(self, chunk: Any) -> None:
+        raise ValueError("a chunk the accumulator cannot read")
+
+
+class _RecordingAccumulator(ChatAccumulator):
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        super().__init__(False, 100)
+        self.read: list[Any] = []
+
+    def add(self, chunk: Any) -> None:
+        self.read.append(chunk)
+
+
+def test_chunks_are_read_in_batches_in_order_and_the_rest_at_the_end() -> None:
+    call, accumulator = _Call(), _RecordingAccumulator()
+    stream = TracedStream(iter(range(CHUNK_BATCH * 2 + 3)), StreamState(call, accumulator))
+    taken = [next(stream) for _ in range(CHUNK_BATCH - 1)]
+    assert accumulator.read == []  # held, not read, while the batch fills
+    taken.append(next(stream))
+    assert accumulator.read == taken == list(range(CHUNK_BATCH))
+    taken += list(stream)
+    assert accumulator.read == taken == list(range(CHUNK_BATCH * 2 + 3))
+    assert (call.ended, stream._self_state.chunks) == ([("completed", None)], CHUNK_BATCH * 2 + 3)
+
+
+def test_a_stream_closed_half_way_reads_the_chunks_it_held() -> None:
+    call, accumulator = _Call(), _RecordingAccumulator()
+    stream = TracedStream((n for n in range(100)), StreamState(call, accumulator))  # a generator has close()
+    [next(stream) for _ in range(3)]
+    stream.close()
+    assert (accumulator.read, call.ended, stream._self_state.chunks) == ([0, 1, 2], [("closed", None)], 3)
 
 
 def test_a_bug_on_a_chunk_is_logged_and_iteration_goes_on(lenient: pytest.LogCaptureFixture) -> None:
@@ -83,8 +115,8 @@ def test_a_bug_on_a_chunk_is_logged_and_iteration_goes_on(lenient: pytest.LogCap
         return [chunk async for chunk in stream]
 
     sync_call, async_call = _Call(), _Call()
-    sync_state, async_state = _state(sync_call), _state(async_call)
-    sync_state.add = async_state.add = _failing_add
+    sync_state = StreamState(sync_call, _FailingAccumulator(False, 100))
+    async_state = StreamState(async_call, _FailingAccumulator(False, 100))
     assert list(TracedStream(iter([1, 2, 3]), sync_state)) == [1, 2, 3]
     assert asyncio.run(read(TracedAsyncStream(chunks(), async_state))) == [1, 2, 3]
     assert sync_call.ended == async_call.ended == [("completed", None)]

@@ -5,8 +5,12 @@ The span ends when the stream is exhausted, when iteration raises, when the call
 directly, or when the stream is garbage-collected unfinished. Chunks feed an accumulator (`_accumulate`) that builds
 the same `ResponseRecord` a non-streamed response gives, so one attribute path serves both.
 
-Per chunk the work is a counter, one timestamp for the first chunk, and reading the fields that are kept; content
-is appended only while it is captured and only up to the cap, so memory is bounded by the cap, not the stream.
+Per chunk the caller's path appends the chunk to a short list (one timestamp for the first chunk); every
+`CHUNK_BATCH` chunks, and at the end, the accumulator reads the batch in one tight loop. Read one at a time, between
+the SDK's own parsing of each chunk, the same reads cost several times what they cost in a loop (the accumulator's
+code and objects gone cold each time): 100 chunks cost 500-590 µs one by one, 240-330 µs in batches of 8 (larger
+batches measured no better: the chunks held keep the SDK from reusing their memory). Content is appended only while
+it is captured and only up to the cap, so memory is bounded by the cap and the batch, not the stream.
 No context is attached while the caller iterates: a span the caller opens in its loop is a sibling of the LLM span.
 """
 
@@ -23,6 +27,8 @@ from ._proxy import Proxy
 from ._response import ResponseRecord
 
 COMPLETED, CLOSED, ABANDONED, CANCELLED, FAILED = "completed", "closed", "abandoned", "cancelled", "error"
+CHUNK_BATCH = 8
+"""Chunks held before the accumulator reads them (measured best of 1, 4, 8, 16, 32, 128 on 100-chunk streams)."""
 
 
 class StreamedCall(Protocol):
@@ -38,13 +44,12 @@ class StreamedCall(Protocol):
 class StreamState:
     """What one stream has seen so far, and the one place its span is ended.
 
-    The proxies count chunks and feed `add` (the accumulator's own) inline in `__next__`/`__anext__`: per chunk,
-    one call into the accumulator.
+    The proxies append each chunk to `pending` in `__next__`/`__anext__`; `read_pending` feeds a full batch to the
+    accumulator, and `finish` what is left.
     """
 
     __slots__ = (
         "accumulator",
-        "add",
         "chunks",
         "done",
         "first_chunk_at",
@@ -52,13 +57,15 @@ class StreamState:
         "invocation",
         "last_chunk_at",
         "outcome",
+        "pending",
     )
 
     def __init__(self, invocation: StreamedCall, accumulator: ChatAccumulator | ResponsesAccumulator) -> None:
         self.invocation = invocation
         self.accumulator = accumulator
-        self.add = accumulator.add
+        self.pending: list[Any] = []
         self.chunks = 0
+        """Chunks read by the accumulator (the pending ones are added at the end)."""
         self.first_chunk_at: float | None = None
         self.first_chunk_ns = 0
         self.last_chunk_at = 0.0
@@ -69,15 +76,28 @@ class StreamState:
         self.first_chunk_at = time.perf_counter()
         self.first_chunk_ns = time.time_ns()
 
+    def read_pending(self) -> None:
+        """The accumulator reads the held chunks, each guarded: one odd chunk does not cost the others."""
+        pending = self.pending
+        self.chunks += len(pending)
+        add = self.accumulator.add
+        for chunk in pending:
+            try:
+                add(chunk)
+            except Exception:
+                internal_error("stream chunk")
+        pending.clear()
+
     def finish(self, outcome: str, exc: BaseException | None = None) -> None:
         """End the span, once, whichever way the stream ended."""
         if self.done:
             return
         self.done = True
+        self.last_chunk_at = time.perf_counter()  # right after the last chunk when the stream ran to its end
+        self.read_pending()
         if outcome == CLOSED and exc is None:
             outcome, exc = _closed_by(sys.exc_info()[1])
         self.outcome = outcome
-        self.last_chunk_at = time.perf_counter()  # right after the last chunk when the stream ran to its end
         try:
             self.invocation.end_stream(self, self.accumulator.finish(), outcome, exc)
         except Exception:
@@ -161,14 +181,13 @@ class TracedStream(_StreamProxy):
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
             self._self_state.finish(CANCELLED)
             raise
-        state = self._self_state  # the per-chunk path, inline: a count, the first chunk's time, the accumulator
-        state.chunks += 1
+        state = self._self_state  # the per-chunk path: the first chunk's time, an append, a batch now and then
         if state.first_chunk_at is None:
             state.on_first_chunk()
-        try:
-            state.add(chunk)
-        except Exception:
-            internal_error("stream chunk")
+        pending = state.pending
+        pending.append(chunk)
+        if len(pending) >= CHUNK_BATCH:
+            state.read_pending()
         return chunk
 
     def __enter__(self) -> TracedStream:
@@ -202,14 +221,13 @@ class TracedAsyncStream(_StreamProxy):
         except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
             self._self_state.finish(CANCELLED)
             raise
-        state = self._self_state  # the per-chunk path, inline: a count, the first chunk's time, the accumulator
-        state.chunks += 1
+        state = self._self_state  # the per-chunk path: the first chunk's time, an append, a batch now and then
         if state.first_chunk_at is None:
             state.on_first_chunk()
-        try:
-            state.add(chunk)
-        except Exception:
-            internal_error("stream chunk")
+        pending = state.pending
+        pending.append(chunk)
+        if len(pending) >= CHUNK_BATCH:
+            state.read_pending()
         return chunk
 
     async def __aenter__(self) -> TracedAsyncStream:
