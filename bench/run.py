@@ -945,7 +945,8 @@ def main() -> None:
         configs += REFERENCE_CONFIGS
     if args.only:
         wanted = set(args.only.split(","))
-        configs = [c for c in configs if c.name in wanted or c.role == "baseline"]
+        compared = {c.name for c in configs[len(CONFIGS) : len(CONFIGS) + 1]} if args.compare else set()
+        configs = [c for c in configs if c.name in wanted | compared or c.role == "baseline"]
     if args.profile:
         profile(configs)
         return
