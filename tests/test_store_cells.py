@@ -100,10 +100,13 @@ def test_the_query_api_returns_exactly_the_attributes_each_span_had(
         ]
     if not privacy:  # the content is stored once: no flattened copy, no `input.value`, in a chat span's cell
         conn = sqlite3.connect(path)
-        cells = [c for (c,) in conn.execute("SELECT attributes FROM spans WHERE name = 'chat openai/gpt-4o-mini'")]
+        rows = conn.execute("SELECT span_id, attributes FROM spans WHERE name = 'chat openai/gpt-4o-mini'").fetchall()
         conn.close()
-        dropped = [{group for group, *_ in decode(c)[0]} for c in cells]
-        assert [d >= {"in", "llm.in"} for d in dropped].count(False) == 1  # the 100,000 "y": cut, no longer JSON
+        dropped = {span_id: {group for group, *_ in decode(c)[0]} for span_id, c in rows}
+        assert [d >= {"in", "llm.in"} for d in dropped.values()].count(False) == 1  # the 100,000 "y": cut, not JSON
+        # a text answer's `output.value` is rebuilt from the output messages, not stored again
+        answered = {i for i in dropped if (made[i].attributes or {}).get("output.mime_type") == "text/plain"}
+        assert answered and {i for i, d in dropped.items() if "out" in d} == answered
 
 
 def test_a_derived_group_kept_when_its_rebuild_would_differ() -> None:

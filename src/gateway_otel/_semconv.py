@@ -108,7 +108,7 @@ def _same(name: str) -> str:
 
 def _first(attrs: Mapping[str, Any], key: Callable[[str], str], names: tuple[str, ...]) -> Any:
     for name in names:
-        value = attrs.get(key(name))
+        value = attrs.get(name if key is _same else key(name))  # the store's own names: no call per name
         if value is not None and value != "":
             return value
     return None

@@ -369,14 +369,21 @@ def output_content_attributes(record: ResponseRecord, limit: int) -> Attributes:
         return {}
     encoded = cap(to_json(output), limit)
     attrs: Attributes = {"gen_ai.output.messages": encoded}
-    answer = [p for p in output[0]["parts"] if p["type"] != "reasoning"]  # OpenInference: the answer alone
-    if len(output) == 1 and len(answer) == 1 and answer[0]["type"] == "text":
-        attrs["output.value"] = answer[0]["content"]
+    answer = output_answer(output)
+    if answer is not None:
+        attrs["output.value"] = answer
         attrs["output.mime_type"] = "text/plain"
     else:
         attrs["output.value"] = encoded
         attrs["output.mime_type"] = "application/json"
     return attrs
+
+
+def output_answer(output: list[Message]) -> str | None:
+    """OpenInference's `output.value` as text: one message whose one part besides reasoning is text; else None (the
+    messages' JSON is the value). The store rebuilds `output.value` with it."""
+    answer = [p for p in output[0]["parts"] if p["type"] != "reasoning"]
+    return answer[0]["content"] if len(output) == 1 and len(answer) == 1 and answer[0]["type"] == "text" else None
 
 
 def flattened_messages(prefix: str, messages: list[Message], budget: int) -> Attributes:
