@@ -939,14 +939,14 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     configs = list(CONFIGS)
-    if args.compare:
-        configs.append(compare_config(args.compare))
+    compared = compare_config(args.compare) if args.compare else None
+    if compared is not None:
+        configs.append(compared)
     if args.floor or args.only:
         configs += REFERENCE_CONFIGS
     if args.only:
         wanted = set(args.only.split(","))
-        compared = {c.name for c in configs[len(CONFIGS) : len(CONFIGS) + 1]} if args.compare else set()
-        configs = [c for c in configs if c.name in wanted | compared or c.role == "baseline"]
+        configs = [c for c in configs if c.name in wanted or c.role == "baseline" or c is compared]
     if args.profile:
         profile(configs)
         return

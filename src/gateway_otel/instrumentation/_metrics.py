@@ -264,8 +264,8 @@ def _record_while_busy(ref: weakref.ref[MetricRecorder], wake: threading.Event) 
                 internal_error("metrics worker")
         else:
             idle += 1
-        if recorder._closed or wake is not recorder._wake:
-            return not recorder._closed
+        if recorder._closed:  # `uninstrument()`: it recorded what was queued and swapped the event
+            return False
         if idle >= _IDLE_ROUNDS:
             wake.clear()
             if not recorder._pending:
