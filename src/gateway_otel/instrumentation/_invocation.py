@@ -29,6 +29,7 @@ from ._logs import FailureLog
 from ._metrics import Measurements, MetricRecorder
 from ._raw import wrap_raw_response
 from ._response import ResponseRecord
+from ._span_attributes import set_span_attributes
 from ._stream import StreamState, TracedAsyncStream, TracedStream
 
 
@@ -226,7 +227,7 @@ class Invocation:
             if span.is_recording():
                 if settings.capture_content:
                     attrs.update(self._content_attributes(record, len(attrs)))
-                span.set_attributes(attrs)
+                set_span_attributes(span, attrs)
                 if stream is not None and stream.first_chunk_at is not None:
                     span.add_event("gateway.first_chunk", timestamp=stream.first_chunk_ns)
                 if exc is not None:
