@@ -379,6 +379,42 @@ def test_retries_send_the_same_trace(telemetry: Captured, sim: Any) -> None:
     assert sim.requests[0].body["trace"] == sim.requests[1].body["trace"] == _ids(telemetry)
 
 
+def test_each_call_carries_its_own_join_and_options_that_refuse_it_are_copied(telemetry: Captured, sim: Any) -> None:
+    from openai._models import FinalRequestOptions
+
+    from gateway_otel.instrumentation import _propagation
+
+    client = make_client(sim)
+    for _ in range(2):  # the join goes on the SDK's options of each call: nothing carries over to the next
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    sent = [request.body["trace"] for request in sim.requests]
+    assert sent == [{"trace_id": f"{s.context.trace_id:032x}", "parent_span_id": f"{s.context.span_id:016x}"}
+                    for s in telemetry.spans()]  # fmt: skip
+    assert sent[0] != sent[1]
+
+    class Frozen(FinalRequestOptions):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if type(self) is Frozen:
+                raise TypeError("frozen")
+            super().__setattr__(name, value)
+
+    class Thawed(FinalRequestOptions):
+        pass
+
+    frozen = Frozen.construct(method="post", url="/chat/completions", json_data={"model": MODEL}, headers={})
+    frozen.__dict__["model_copy"] = lambda: Thawed.construct(**dict(frozen.__dict__))
+    span = telemetry.tracer_provider.get_tracer("t").start_span("call")
+    call = type("Call", (), {"span": span, "context": None, "body": {"model": MODEL}})()
+    joined = _propagation._adjusted_options(call, frozen, {}, True, False, None, {})
+    assert type(joined) is Thawed
+    assert joined.extra_json["trace"]["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    assert frozen.extra_json is None
+    plain = FinalRequestOptions.construct(method="post", url="/chat/completions", json_data={"model": MODEL})
+    assert _propagation._adjusted_options(call, plain, {}, True, False, None, {}) is plain  # no copy made
+    assert plain.extra_json == joined.extra_json
+    span.end()
+
+
 def test_no_span_no_join(telemetry: Captured, sim: Any) -> None:
     with suppress_instrumentation(), gateway_otel.trace_metadata(session_id="s-1"):
         make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)

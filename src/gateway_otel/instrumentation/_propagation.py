@@ -7,8 +7,9 @@ Two mechanisms, both applied to the request after its span has started:
   id; with it, `session_id` and `user` from `trace_metadata()` when the call does not set them;
 - the W3C `traceparent` / `tracestate` headers, for gateways that continue W3C trace context (LiteLLM proxy).
 
-The request is changed on a copy of the SDK's request options (new body and header dicts), never on the caller's
-objects. When nothing applies, the call goes out untouched and nothing is copied.
+The request is changed on the SDK's request options for this call (it builds them per call, and copies them for each
+attempt), with new body and header dicts: the caller's `extra_body` and `extra_headers` are never mutated. Options
+that refuse the change are copied first. When nothing applies, the call goes out untouched.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def request_adjuster(settings: Settings) -> Adjuster:
             if not join and not traceparent:
                 return args, kwargs
             changed = _adjusted_options(invocation, options, headers, join, traceparent, metadata, defaults)
-            if changed is None:
+            if changed is None or changed is options:
                 return args, kwargs
             if len(args) > 1:
                 return (args[0], changed, *args[2:]), kwargs
@@ -204,7 +205,8 @@ def _adjusted_options(
     metadata: _Metadata | None,
     defaults: Mapping[str, str],
 ) -> Any:
-    """A copy of `options` with the trace join added, or None when there is nothing to add."""
+    """`options` with the trace join added (themselves, or a copy when they refuse it), or None when there is
+    nothing to add. Not copying them saves ~1 KiB and ~1 µs per call (pydantic's `model_copy`)."""
     extra_json = None
     if join and isinstance(getattr(options, "json_data", None), Mapping):
         additions = _body_additions(invocation, headers, metadata, defaults)
@@ -219,12 +221,20 @@ def _adjusted_options(
             new_headers = {**headers, **carrier}
     if extra_json is None and new_headers is None:
         return None
-    copy = options.model_copy() if hasattr(options, "model_copy") else options.copy()
+    try:
+        _set_join(options, extra_json, new_headers)
+        return options
+    except Exception:  # options that cannot be changed (frozen): a copy takes the join
+        copy = options.model_copy() if hasattr(options, "model_copy") else options.copy()
+        _set_join(copy, extra_json, new_headers)
+        return copy
+
+
+def _set_join(options: Any, extra_json: dict[str, Any] | None, headers: dict[str, Any] | None) -> None:
     if extra_json is not None:
-        copy.extra_json = extra_json
-    if new_headers is not None:
-        copy.headers = new_headers
-    return copy
+        options.extra_json = extra_json
+    if headers is not None:
+        options.headers = headers
 
 
 def _body_additions(
