@@ -75,6 +75,21 @@ async def with_block_exit(stream: Any) -> None:
             await read(entered, 2)
 
 
+async def break_then_read_on(stream: Any) -> None:
+    first = await read(stream, 2)
+    gc.collect()  # the first loop's iterator is gone: the stream is not ended by it
+    rest = await read(stream)
+    assert len(first) == 2 and rest
+
+
+async def next_then_loop(stream: Any) -> None:
+    if isinstance(stream, openai.AsyncStream):
+        await stream.__anext__()
+    else:
+        next(stream)
+    await read(stream)
+
+
 async def never_iterated_close(stream: Any) -> None:
     await maybe(stream.close())
 
@@ -89,6 +104,8 @@ MODES = {
     "break+gc": (break_early, "abandoned", False),
     "close": (close_early, "closed", True),
     "with-exit": (with_block_exit, "closed", True),
+    "break+read-on": (break_then_read_on, "completed", True),
+    "next+loop": (next_then_loop, "completed", True),
     "never-iterated+close": (never_iterated_close, "closed", True),
     "never-iterated+gc": (never_iterated, "abandoned", False),
 }
@@ -386,6 +403,16 @@ def test_missing_usage_is_said_not_guessed(telemetry: Captured, sim: Any) -> Non
     assert attrs["gateway.usage.reported"] is False
     assert "gen_ai.usage.output_tokens" not in attrs
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_a_loop_over_a_stream_nobody_else_holds_reads_it_to_the_end(telemetry: Captured, sim: Any) -> None:
+    client = make_client(sim)
+    chunks = 0
+    for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        gc.collect()  # the loop's iterator holds the stream: it is not collected (nor ended as abandoned) mid-way
+        chunks += 1
+    attrs = dict(telemetry.span().attributes or {})
+    assert (attrs["gateway.stream.outcome"], attrs["gateway.stream.chunks"]) == ("completed", chunks)
 
 
 def test_stream_metrics(telemetry: Captured, sim: Any) -> None:

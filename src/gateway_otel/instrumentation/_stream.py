@@ -5,8 +5,10 @@ The span ends when the stream is exhausted, when iteration raises, when the call
 directly, or when the stream is garbage-collected unfinished. Chunks feed an accumulator (`_accumulate`) that builds
 the same `ResponseRecord` a non-streamed response gives, so one attribute path serves both.
 
-Per chunk the caller's path appends the chunk to a short list (one timestamp for the first chunk); every
-`CHUNK_BATCH` chunks, and at the end, the accumulator reads the batch in one tight loop. Read one at a time, between
+A sync stream's `for` loop runs a generator (`_chunks`) over the openai stream's own iterator, `next()` the proxy's
+`__next__`; either way, per chunk the caller's path appends the chunk to a short list (one timestamp for the first
+chunk); every `CHUNK_BATCH` chunks, and at the end, the accumulator reads the batch in one tight loop. Read one at a
+time, between
 the SDK's own parsing of each chunk, the same reads cost several times what they cost in a loop (the accumulator's
 code and objects gone cold each time): the chunks of a 100-chunk stream cost 455-590 µs one by one, 240-330 µs in
 batches of 4 or 8, no less in larger ones (held chunks keep the SDK from reusing their memory, and each held chunk
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from .._internal import internal_error
@@ -167,8 +170,8 @@ class _StreamProxy(Proxy):  # type: ignore[misc]
 class TracedStream(_StreamProxy):
     """An `openai.Stream` whose iteration is recorded on the call's span."""
 
-    def __iter__(self) -> TracedStream:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return _chunks(self, iter(self.__wrapped__), self._self_state)
 
     def __next__(self) -> Any:
         try:
@@ -202,6 +205,36 @@ class TracedStream(_StreamProxy):
             self.__wrapped__.close()
         finally:
             self._self_state.finish(CLOSED)
+
+
+def _chunks(stream: TracedStream, source: Iterator[Any], state: StreamState) -> Iterator[Any]:
+    """What `for chunk in stream` iterates: the openai stream's own iterator, with each chunk recorded.
+
+    A generator resumed by the caller's loop costs less per chunk than a `__next__` method on the proxy (~80 µs
+    less per 100-chunk stream, measured). It ends the span when the stream ends or fails; when the caller leaves the
+    loop early it does nothing (the generator is closed with `GeneratorExit`): the stream may still be read, closed
+    or dropped, and the proxy sees to that. It holds `stream`, so that `for chunk in client...create(stream=True)`
+    does not leave the proxy to be collected (and end the span as abandoned) while its chunks are being read.
+    """
+    pending = state.pending
+    while True:
+        try:
+            chunk = next(source)
+        except StopIteration:
+            state.finish(COMPLETED)
+            return
+        except Exception as exc:
+            state.finish(FAILED, exc)
+            raise
+        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
+            state.finish(CANCELLED)
+            raise
+        if state.first_chunk_at is None:
+            state.on_first_chunk()
+        pending.append(chunk)
+        if len(pending) >= CHUNK_BATCH:
+            state.read_pending()
+        yield chunk
 
 
 class TracedAsyncStream(_StreamProxy):
