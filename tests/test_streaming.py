@@ -405,12 +405,25 @@ def test_missing_usage_is_said_not_guessed(telemetry: Captured, sim: Any) -> Non
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
 
 
-def test_a_loop_over_a_stream_nobody_else_holds_reads_it_to_the_end(telemetry: Captured, sim: Any) -> None:
-    client = make_client(sim)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_loop_over_a_stream_nobody_else_holds_reads_it_to_the_end(
+    telemetry: Captured, sim: Any, asynchronous: bool
+) -> None:
     chunks = 0
-    for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
-        gc.collect()  # the loop's iterator holds the stream: it is not collected (nor ended as abandoned) mid-way
-        chunks += 1
+    if asynchronous:
+
+        async def go() -> int:
+            client, read = make_client(sim, asynchronous=True), 0
+            async for _ in await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+                gc.collect()
+                read += 1
+            return read
+
+        chunks = asyncio.run(go())
+    else:
+        for _ in make_client(sim).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            gc.collect()  # the loop's iterator holds the stream: it is not collected (nor ended as abandoned) mid-way
+            chunks += 1
     attrs = dict(telemetry.span().attributes or {})
     assert (attrs["gateway.stream.outcome"], attrs["gateway.stream.chunks"]) == ("completed", chunks)
 

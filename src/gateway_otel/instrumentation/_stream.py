@@ -5,15 +5,15 @@ The span ends when the stream is exhausted, when iteration raises, when the call
 directly, or when the stream is garbage-collected unfinished. Chunks feed an accumulator (`_accumulate`) that builds
 the same `ResponseRecord` a non-streamed response gives, so one attribute path serves both.
 
-A sync stream's `for` loop runs a generator (`_chunks`) over the openai stream's own iterator, `next()` the proxy's
-`__next__`; either way, per chunk the caller's path appends the chunk to a short list (one timestamp for the first
-chunk); every `CHUNK_BATCH` chunks, and at the end, the accumulator reads the batch in one tight loop. Read one at a
-time, between
-the SDK's own parsing of each chunk, the same reads cost several times what they cost in a loop (the accumulator's
-code and objects gone cold each time): the chunks of a 100-chunk stream cost 455-590 µs one by one, 240-330 µs in
-batches of 4 or 8, no less in larger ones (held chunks keep the SDK from reusing their memory, and each held chunk
-adds ~1.7 KiB to a stream's peak). Content is appended only while it is captured and only up to the cap, so memory
-is bounded by the cap and the batch, not the stream.
+A stream's `for` / `async for` loop runs a generator (`_chunks`, `_async_chunks`) over the openai stream's own
+iterator, `next()` / `anext()` the proxy's `__next__` / `__anext__`; either way, per chunk the caller's path appends
+the chunk to a short list (one timestamp for the first chunk); every `CHUNK_BATCH` chunks, and at the end, the
+accumulator reads the batch in one tight loop. Read one at a time, between the SDK's own parsing of each chunk, the
+same reads cost several times what they cost in a loop (the accumulator's code and objects gone cold each time): the
+chunks of a 100-chunk stream cost 455-590 µs one by one, 240-330 µs in batches of 4 or 8, no less in larger ones
+(held chunks keep the SDK from reusing their memory, and each held chunk adds ~1.7 KiB to a stream's peak). Content
+is appended only while it is captured and only up to the cap, so memory is bounded by the cap and the batch, not the
+stream.
 No context is attached while the caller iterates: a span the caller opens in its loop is a sibling of the LLM span.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 from .._internal import internal_error
@@ -237,11 +237,36 @@ def _chunks(stream: TracedStream, source: Iterator[Any], state: StreamState) -> 
         yield chunk
 
 
+async def _async_chunks(
+    stream: TracedAsyncStream, source: AsyncIterator[Any], state: StreamState
+) -> AsyncIterator[Any]:
+    """`_chunks` for `async for chunk in stream`."""
+    pending = state.pending
+    while True:
+        try:
+            chunk = await source.__anext__()
+        except StopAsyncIteration:
+            state.finish(COMPLETED)
+            return
+        except Exception as exc:
+            state.finish(FAILED, exc)
+            raise
+        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
+            state.finish(CANCELLED)
+            raise
+        if state.first_chunk_at is None:
+            state.on_first_chunk()
+        pending.append(chunk)
+        if len(pending) >= CHUNK_BATCH:
+            state.read_pending()
+        yield chunk
+
+
 class TracedAsyncStream(_StreamProxy):
     """An `openai.AsyncStream` whose iteration is recorded on the call's span."""
 
-    def __aiter__(self) -> TracedAsyncStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _async_chunks(self, self.__wrapped__.__aiter__(), self._self_state)
 
     async def __anext__(self) -> Any:
         try:
