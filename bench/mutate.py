@@ -69,6 +69,8 @@ ACCEPTED: dict[str, str] = {
     f"{_INSTRUMENTATION}._stream.xǁStreamStateǁ__init____mutmut_11": "equivalent: done is only tested for truth, "
     "and None is as false as False",
     f"{_INSTRUMENTATION}._stream.xǁStreamStateǁ__init____mutmut_13": f"equivalent: outcome {_SET_BEFORE_READ}",
+    f"{_INSTRUMENTATION}._stream.xǁ_StreamProxyǁ__del____mutmut_2": "equivalent: the state is never None once "
+    "__init__ ran, and finish() on a finished state returns at once",
     # retention
     "gateway_otel.store._writer.x_prune__mutmut_31": "accepted: 8 passes is a chosen cap on one prune's work "
     "(the data fits after one or two; a pathological store is pruned further a minute later), not a computed value",

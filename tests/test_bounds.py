@@ -189,7 +189,8 @@ def test_a_stream_closed_without_an_error_in_flight_stays_closed(telemetry: Any,
     assert attrs["gateway.stream.outcome"] == "closed" and "error.type" not in attrs
 
 
-def test_an_async_stream_whose_task_is_cancelled_ends_as_cancelled(telemetry: Any) -> None:
+@pytest.mark.parametrize("by_anext", [False, True], ids=["loop", "anext"])
+def test_an_async_stream_whose_task_is_cancelled_ends_as_cancelled(telemetry: Any, by_anext: bool) -> None:
     """The reader's task is cancelled while it awaits the next chunk: the span ends at once, as `cancelled`."""
     import asyncio
 
@@ -222,6 +223,10 @@ def test_an_async_stream_whose_task_is_cancelled_ends_as_cancelled(telemetry: An
         async def read() -> None:
             stream = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
                                                           stream=True)  # fmt: skip
+            if by_anext:
+                while True:
+                    await stream.__anext__()
+                    got_one.set()
             async for _ in stream:
                 got_one.set()
 

@@ -6,6 +6,7 @@ time. (Mutation testing, `bench/mutate.py streams`, found each checked only in p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -86,16 +87,40 @@ class _RecordingAccumulator(ChatAccumulator):
         self.read.append(chunk)
 
 
-def test_chunks_are_read_in_batches_in_order_and_the_rest_at_the_end() -> None:
-    call, accumulator = _Call(), _RecordingAccumulator()
-    stream = TracedStream(iter(range(CHUNK_BATCH * 2 + 3)), StreamState(call, accumulator))
-    taken = [next(stream) for _ in range(CHUNK_BATCH - 1)]
+@pytest.mark.parametrize("how", ["next", "loop", "anext", "async-loop"])
+def test_chunks_are_read_in_batches_in_order_and_the_rest_at_the_end(how: str) -> None:
+    """Whichever way the caller reads (`next()`, a loop, `anext()`, `async for`): the batch is read at its 4th chunk."""
+    call, accumulator, total = _Call(), _RecordingAccumulator(), CHUNK_BATCH * 2 + 3
+
+    async def chunks() -> AsyncIterator[int]:
+        for chunk in range(total):
+            yield chunk
+
+    if how in ("next", "loop"):
+        stream: Any = TracedStream(iter(range(total)), StreamState(call, accumulator))
+        source = stream if how == "next" else iter(stream)
+
+        def take() -> Any:
+            return next(source)
+    else:
+        stream = TracedAsyncStream(chunks(), StreamState(call, accumulator))
+        source = stream if how == "anext" else stream.__aiter__()
+        loop = asyncio.new_event_loop()
+
+        def take() -> Any:
+            return loop.run_until_complete(source.__anext__())
+
+    taken = [take() for _ in range(CHUNK_BATCH - 1)]
     assert accumulator.read == []  # held, not read, while the batch fills
-    taken.append(next(stream))
+    taken.append(take())
     assert accumulator.read == taken == list(range(CHUNK_BATCH))
-    taken += list(stream)
-    assert accumulator.read == taken == list(range(CHUNK_BATCH * 2 + 3))
-    assert (call.ended, stream._self_state.chunks) == ([("completed", None)], CHUNK_BATCH * 2 + 3)
+    with contextlib.suppress(StopIteration, StopAsyncIteration):
+        while True:
+            taken.append(take())
+    assert accumulator.read == taken == list(range(total))
+    assert (call.ended, stream._self_state.chunks) == ([("completed", None)], total)
+    if how in ("anext", "async-loop"):
+        loop.close()
 
 
 def test_a_stream_closed_half_way_reads_the_chunks_it_held() -> None:
@@ -117,17 +142,40 @@ def test_a_bug_on_a_chunk_is_logged_and_iteration_goes_on(lenient: pytest.LogCap
     sync_call, async_call = _Call(), _Call()
     sync_state = StreamState(sync_call, _FailingAccumulator(False, 100))
     async_state = StreamState(async_call, _FailingAccumulator(False, 100))
+
+    async def read_by_anext(stream: TracedAsyncStream) -> list[int]:
+        out = []
+        with contextlib.suppress(StopAsyncIteration):
+            while True:
+                out.append(await stream.__anext__())
+        return out
+
+    def read_by_next(stream: TracedStream) -> list[int]:
+        out = []
+        with contextlib.suppress(StopIteration):
+            while True:
+                out.append(next(stream))
+        return out
+
     assert list(TracedStream(iter([1, 2, 3]), sync_state)) == [1, 2, 3]
     assert asyncio.run(read(TracedAsyncStream(chunks(), async_state))) == [1, 2, 3]
     assert sync_call.ended == async_call.ended == [("completed", None)]
     assert (sync_state.chunks, async_state.chunks) == (3, 3)
+    by_next_call, by_anext_call = _Call(), _Call()
+    by_next_state = StreamState(by_next_call, _FailingAccumulator(False, 100))
+    by_anext_state = StreamState(by_anext_call, _FailingAccumulator(False, 100))
+    assert read_by_next(TracedStream(iter([1, 2, 3]), by_next_state)) == [1, 2, 3]
+    assert asyncio.run(read_by_anext(TracedAsyncStream(chunks(), by_anext_state))) == [1, 2, 3]
+    assert by_next_call.ended == by_anext_call.ended == [("completed", None)]
+    assert (by_next_state.chunks, by_anext_state.chunks) == (3, 3)
     assert _reported(lenient) == [
         "gateway_otel: internal error in stream chunk; the application's call is unaffected",
-        *["gateway_otel: internal error in stream chunk (repeated)"] * 5,
+        *["gateway_otel: internal error in stream chunk (repeated)"] * 11,  # 4 streams of 3 chunks
     ]
 
 
-def test_an_interrupted_sync_stream_is_cancelled() -> None:
+@pytest.mark.parametrize("by_next", [False, True], ids=["loop", "next"])
+def test_an_interrupted_sync_stream_is_cancelled(by_next: bool) -> None:
     def chunks() -> Iterator[int]:
         yield 1
         raise KeyboardInterrupt
@@ -135,6 +183,9 @@ def test_an_interrupted_sync_stream_is_cancelled() -> None:
     call = _Call()
     stream = TracedStream(chunks(), _state(call))
     with pytest.raises(KeyboardInterrupt):
+        if by_next:
+            while True:
+                next(stream)
         list(stream)
     assert call.ended == [("cancelled", None)]
 

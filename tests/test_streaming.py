@@ -36,9 +36,17 @@ async def maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def read(stream: Any, limit: int | None = None) -> list[Any]:
+async def read(stream: Any, limit: int | None = None, by_next: bool = False) -> list[Any]:
+    """The chunks, read with a loop (the proxy's generator) or `next()` / `anext()` (its `__next__` / `__anext__`)."""
     out: list[Any] = []
-    if isinstance(stream, openai.AsyncStream) or hasattr(stream, "__anext__"):
+    asynchronous = isinstance(stream, openai.AsyncStream) or hasattr(stream, "__anext__")
+    if by_next:
+        while limit is None or len(out) < limit:
+            try:
+                out.append(await stream.__anext__() if asynchronous else next(stream))
+            except (StopIteration, StopAsyncIteration):
+                break
+    elif asynchronous:
         async for chunk in stream:
             out.append(chunk)
             if limit is not None and len(out) >= limit:
@@ -75,6 +83,14 @@ async def with_block_exit(stream: Any) -> None:
             await read(entered, 2)
 
 
+async def exhausted_by_next(stream: Any) -> None:
+    await read(stream, by_next=True)
+
+
+async def two_by_next(stream: Any) -> None:
+    await read(stream, 2, by_next=True)
+
+
 async def break_then_read_on(stream: Any) -> None:
     first = await read(stream, 2)
     gc.collect()  # the first loop's iterator is gone: the stream is not ended by it
@@ -104,6 +120,8 @@ MODES = {
     "break+gc": (break_early, "abandoned", False),
     "close": (close_early, "closed", True),
     "with-exit": (with_block_exit, "closed", True),
+    "next-exhausted": (exhausted_by_next, "completed", True),
+    "next-two+gc": (two_by_next, "abandoned", False),
     "break+read-on": (break_then_read_on, "completed", True),
     "next+loop": (next_then_loop, "completed", True),
     "never-iterated+close": (never_iterated_close, "closed", True),
@@ -152,20 +170,23 @@ def test_stream_span_ends_exactly_once(
         assert attrs["gateway.stream.chunks"] == 0
         assert "gen_ai.response.time_to_first_chunk" not in attrs
     else:  # the partial readers stop after 2 chunks; a whole answer is more
-        partial = mode in ("break+gc", "close", "with-exit")
+        partial = mode in ("break+gc", "close", "with-exit", "next-two+gc")
         assert attrs["gateway.stream.chunks"] == 2 if partial else attrs["gateway.stream.chunks"] > 2
         assert 0 < attrs["gen_ai.response.time_to_first_chunk"] < (span.end_time - span.start_time) / 1e9
         [event] = [e for e in span.events if e.name == "gateway.first_chunk"]
         assert span.start_time <= event.timestamp <= span.end_time
 
 
+@pytest.mark.parametrize("by_next", [False, True], ids=["loop", "next"])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-def test_transport_error_mid_stream(telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool) -> None:
+def test_transport_error_mid_stream(
+    telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool, by_next: bool
+) -> None:
     async def go() -> None:
         client = make_client(sim, asynchronous=asynchronous, default_headers={"X-Simulator-Scenario": "disconnect"})
         stream = await maybe(ENDPOINTS[endpoint](client))
-        await read(stream)
+        await read(stream, by_next=by_next)
 
     with pytest.raises(Exception) as caught:
         asyncio.run(go())
@@ -180,14 +201,17 @@ def test_transport_error_mid_stream(telemetry: Captured, sim: Any, endpoint: str
     assert [e.name for e in span.events].count("exception") == 1
 
 
+@pytest.mark.parametrize("by_next", [False, True], ids=["loop", "next"])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
-def test_gateway_error_inside_the_stream(telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool) -> None:
+def test_gateway_error_inside_the_stream(
+    telemetry: Captured, sim: Any, endpoint: str, asynchronous: bool, by_next: bool
+) -> None:
     """OpenRouter's mid-stream error: HTTP 200, then a chunk with a top-level `error`."""
 
     async def go() -> None:
         client = make_client(sim, asynchronous=asynchronous, default_headers={"X-Simulator-Scenario": "stream-error"})
-        await read(await maybe(ENDPOINTS[endpoint](client)))
+        await read(await maybe(ENDPOINTS[endpoint](client)), by_next=by_next)
 
     with pytest.raises(openai.APIError) as caught:
         asyncio.run(go())
