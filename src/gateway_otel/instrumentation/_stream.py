@@ -80,6 +80,25 @@ class StreamState:
         self.first_chunk_at = time.perf_counter()
         self.first_chunk_ns = time.time_ns()
 
+    def take(self, chunk: Any) -> None:
+        """One chunk read through `next()` / `anext()` (the loops' generators do the same inline)."""
+        if self.first_chunk_at is None:
+            self.on_first_chunk()
+        pending = self.pending
+        pending.append(chunk)
+        if len(pending) >= CHUNK_BATCH:
+            self.read_pending()
+
+    def ended_by(self, exc: BaseException) -> None:
+        """The stream's iterator raised `exc`: exhausted, failed, or cancelled / interrupted (the caller's decision,
+        not the gateway's failure)."""
+        if isinstance(exc, (StopIteration, StopAsyncIteration)):
+            self.finish(COMPLETED)
+        elif isinstance(exc, Exception):
+            self.finish(FAILED, exc)
+        else:
+            self.finish(CANCELLED)
+
     def read_pending(self) -> None:
         """The accumulator reads the held chunks, each guarded: one odd chunk does not cost the others."""
         pending = self.pending
@@ -176,22 +195,10 @@ class TracedStream(_StreamProxy):
     def __next__(self) -> Any:
         try:
             chunk = self._self_next()
-        except StopIteration:
-            self._self_state.finish(COMPLETED)
+        except BaseException as exc:
+            self._self_state.ended_by(exc)
             raise
-        except Exception as exc:
-            self._self_state.finish(FAILED, exc)
-            raise
-        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            self._self_state.finish(CANCELLED)
-            raise
-        state = self._self_state  # the per-chunk path: the first chunk's time, an append, a batch now and then
-        if state.first_chunk_at is None:
-            state.on_first_chunk()
-        pending = state.pending
-        pending.append(chunk)
-        if len(pending) >= CHUNK_BATCH:
-            state.read_pending()
+        self._self_state.take(chunk)
         return chunk
 
     def __enter__(self) -> TracedStream:
@@ -223,13 +230,10 @@ def _chunks(stream: TracedStream, source: Iterator[Any], state: StreamState) -> 
         except StopIteration:
             state.finish(COMPLETED)
             return
-        except Exception as exc:
-            state.finish(FAILED, exc)
+        except BaseException as exc:
+            state.ended_by(exc)
             raise
-        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            state.finish(CANCELLED)
-            raise
-        if state.first_chunk_at is None:
+        if state.first_chunk_at is None:  # `StreamState.take`, inline: no call per chunk
             state.on_first_chunk()
         pending.append(chunk)
         if len(pending) >= CHUNK_BATCH:
@@ -248,13 +252,10 @@ async def _async_chunks(
         except StopAsyncIteration:
             state.finish(COMPLETED)
             return
-        except Exception as exc:
-            state.finish(FAILED, exc)
+        except BaseException as exc:
+            state.ended_by(exc)
             raise
-        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            state.finish(CANCELLED)
-            raise
-        if state.first_chunk_at is None:
+        if state.first_chunk_at is None:  # `StreamState.take`, inline: no call per chunk
             state.on_first_chunk()
         pending.append(chunk)
         if len(pending) >= CHUNK_BATCH:
@@ -271,22 +272,10 @@ class TracedAsyncStream(_StreamProxy):
     async def __anext__(self) -> Any:
         try:
             chunk = await self._self_next()
-        except StopAsyncIteration:
-            self._self_state.finish(COMPLETED)
+        except BaseException as exc:
+            self._self_state.ended_by(exc)
             raise
-        except Exception as exc:
-            self._self_state.finish(FAILED, exc)
-            raise
-        except BaseException:  # cancelled, interrupted: the caller's decision, not the gateway's failure
-            self._self_state.finish(CANCELLED)
-            raise
-        state = self._self_state  # the per-chunk path: the first chunk's time, an append, a batch now and then
-        if state.first_chunk_at is None:
-            state.on_first_chunk()
-        pending = state.pending
-        pending.append(chunk)
-        if len(pending) >= CHUNK_BATCH:
-            state.read_pending()
+        self._self_state.take(chunk)
         return chunk
 
     async def __aenter__(self) -> TracedAsyncStream:
