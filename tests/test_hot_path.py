@@ -114,3 +114,18 @@ def test_a_shortcut_that_differs_from_the_sdk_is_not_used(monkeypatch: Any) -> N
     S.set_span_attributes(span, {"n": 1})
     assert S._shortcut is None
     assert span.attributes["n"] == 1  # the SDK's own write
+
+
+def test_the_check_of_the_shortcut_takes_nothing_from_the_application(monkeypatch: Any) -> None:
+    """No resource detection (it may call a cloud's metadata service), no length limit from the environment."""
+    from opentelemetry.sdk.resources import Resource
+
+    from gateway_otel.instrumentation import _span_attributes as S
+
+    def detect(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the check ran the resource detectors")
+
+    monkeypatch.setattr(Resource, "create", detect)
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10")
+    monkeypatch.setattr(S, "_shortcut", False)
+    assert S._verify() is not None

@@ -37,8 +37,6 @@ def _write_direct(span: Any, attrs: dict[str, Any], bounded_type: type) -> bool:
     bounded = span._attributes
     if type(bounded) is not bounded_type or bounded.max_value_len is not None or bounded._immutable:
         return False
-    if bounded.maxlen is not None and len(bounded._dict) + len(attrs) > bounded.maxlen:
-        return False  # what the SDK would evict, and warn about, is left to it
     for key, value in attrs.items():
         if type(value) in _SCALARS and type(key) is str and key:
             continue
@@ -53,6 +51,8 @@ def _write_direct(span: Any, attrs: dict[str, Any], bounded_type: type) -> bool:
             return False  # the SDK warns about a write to an ended span
         with bounded._lock:
             stored = bounded._dict
+            if bounded.maxlen is not None and len(stored) + len(attrs) > bounded.maxlen:
+                return False  # what the SDK would evict, and warn about, is left to it
             for key, value in attrs.items():
                 if key in stored:  # a key set again moves to the end, as the SDK does it
                     del stored[key]
@@ -67,10 +67,26 @@ def _verify() -> tuple[type, type] | None:
     _shortcut = None
     try:
         from opentelemetry.attributes import BoundedAttributes
-        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-        tracer = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer(__name__)
+        # Nothing of the application's: no resource detection, no length limit from its environment, and none of the
+        # SDK's own span metrics (the keyword is newer than some supported SDKs).
+        options: dict[str, Any] = {
+            "sampler": ALWAYS_ON,
+            "resource": Resource.get_empty(),
+            "span_limits": SpanLimits(
+                max_span_attribute_length=SpanLimits.UNSET, max_attribute_length=SpanLimits.UNSET
+            ),
+            "shutdown_on_exit": False,
+        }
+        try:
+            provider = TracerProvider(**options, meter_provider=NoOpMeterProvider())
+        except TypeError:
+            provider = TracerProvider(**options)
+        tracer = provider.get_tracer(__name__)
         start = {"a": "first", "b": 1, "c": ["x"]}
         sample = {"d": "text", "e": 2, "f": 0.5, "g": True, "a": "again", "h": ["s", "t"], "i": (1, 2), "j": [False]}
         by_sdk, direct = tracer.start_span("check", attributes=start), tracer.start_span("check", attributes=start)
