@@ -379,6 +379,33 @@ def test_retries_send_the_same_trace(telemetry: Captured, sim: Any) -> None:
     assert sim.requests[0].body["trace"] == sim.requests[1].body["trace"] == _ids(telemetry)
 
 
+def test_options_used_for_two_calls_carry_each_calls_own_join(make_telemetry: Any, sim: Any) -> None:
+    """The join is set on the request options themselves: a caller that passes the same options to `request()`
+    again gets that call's span in the body and the header, not the previous one's, and its own values back."""
+    from openai._models import FinalRequestOptions
+    from openai.types.chat import ChatCompletion
+
+    telemetry = make_telemetry(propagate_traceparent=True)
+    client = make_client(sim)
+    mine = {"X-Custom": "1"}
+    options = FinalRequestOptions.construct(
+        method="post", url="/chat/completions", json_data={"model": MODEL, "messages": MESSAGES}, headers=mine
+    )
+    for _ in range(2):
+        client.request(ChatCompletion, options)
+    with suppress_instrumentation():  # not traced: nothing of the last join goes out either
+        client.request(ChatCompletion, options)
+    first, second = telemetry.spans()
+    for span, request in zip((first, second), sim.requests, strict=False):
+        ids = f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"
+        assert (request.body["trace"]["trace_id"], request.body["trace"]["parent_span_id"]) == ids
+        assert request.headers["traceparent"].split("-")[1:3] == list(ids)
+        assert request.headers["x-custom"] == "1"
+    untraced = sim.requests[2]
+    assert "trace" not in untraced.body and "traceparent" not in untraced.headers
+    assert (options.extra_json, options.headers, mine) == (None, {"X-Custom": "1"}, {"X-Custom": "1"})
+
+
 def test_each_call_carries_its_own_join_and_options_that_refuse_it_are_copied(telemetry: Captured, sim: Any) -> None:
     from openai._models import FinalRequestOptions
 

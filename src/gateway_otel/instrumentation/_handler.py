@@ -22,6 +22,7 @@ from ._endpoints import Endpoint, find_endpoint
 from ._invocation import Invocation
 from ._logs import FailureLog, GenerationLog
 from ._metrics import MetricRecorder
+from ._propagation import restore_options
 
 try:  # the key moved between OTel releases; both spellings are honoured
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
@@ -61,9 +62,10 @@ class InstrumentationHandler:
     def start(self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocation | None:
         """Open the span for a `request(cast_to, options, ...)` call, or return None when it is not traced."""
         try:
+            options = args[1] if len(args) > 1 else kwargs.get("options")
+            restore_options(options)  # options used for an earlier call: without that call's trace join
             if otel_context.get_value(_SUPPRESS_KEY):
                 return None
-            options = args[1] if len(args) > 1 else kwargs.get("options")
             endpoint = find_endpoint(getattr(options, "method", None), getattr(options, "url", None))
             if endpoint is None:
                 return None

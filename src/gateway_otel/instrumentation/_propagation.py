@@ -9,7 +9,8 @@ Two mechanisms, both applied to the request after its span has started:
 
 The request is changed on the SDK's request options for this call (it builds them per call, and copies them for each
 attempt), with new body and header dicts: the caller's `extra_body` and `extra_headers` are never mutated. Options
-that refuse the change are copied first. When nothing applies, the call goes out untouched.
+that refuse the change are copied first; options that come back for another call are put back as they were before
+the join (`restore_options`). When nothing applies, the call goes out untouched.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .._internal import internal_error
 from .._settings import Settings
 from ..gateways import Gateway
 
-__all__ = ["request_adjuster", "trace_metadata"]
+__all__ = ["request_adjuster", "restore_options", "trace_metadata"]
 
 _SESSION_ID_MAX = 256  # OpenRouter's limit on `session_id`
 _W3C = TraceContextTextMapPropagator()
@@ -232,9 +233,32 @@ def _adjusted_options(
 
 def _set_join(options: Any, extra_json: dict[str, Any] | None, headers: dict[str, Any] | None) -> None:
     if extra_json is not None:
-        options.extra_json = extra_json
+        options.extra_json = _Joined(extra_json, getattr(options, "extra_json", None))
     if headers is not None:
-        options.headers = headers
+        options.headers = _Joined(headers, getattr(options, "headers", None))
+
+
+class _Joined(dict):  # type: ignore[type-arg]
+    """A call's `extra_json` or headers with the trace join added, holding what the options held before: options
+    that reach `request()` again (a caller's own `client.request(cast_to, options)`, twice) are put back first
+    (`restore_options`), so that each call carries its own join, not the previous call's."""
+
+    __slots__ = ("original",)
+
+    def __init__(self, joined: Mapping[str, Any], original: Any) -> None:
+        super().__init__(joined)
+        self.original = original
+
+
+def restore_options(options: Any) -> None:
+    """Put back what an earlier call's trace join replaced on these request options, if it did (never raises)."""
+    for name in ("extra_json", "headers"):
+        value = getattr(options, name, None)
+        if type(value) is _Joined:
+            try:
+                setattr(options, name, value.original)
+            except Exception:
+                internal_error("trace join")
 
 
 def _body_additions(
