@@ -190,6 +190,18 @@ def test_an_interrupted_sync_stream_is_cancelled(by_next: bool) -> None:
     assert call.ended == [("cancelled", None)]
 
 
+@pytest.mark.parametrize(("raised", "outcome"), [(KeyboardInterrupt, "cancelled"), (ValueError, "error")])
+def test_a_stream_closed_by_a_with_block_the_caller_left_by_an_exception(raised: type, outcome: str) -> None:
+    """Ctrl-C in the caller's loop body cancels the stream (as it does while waiting for a chunk); the caller's own
+    error fails it."""
+    call = _Call()
+    stream = TracedStream((n for n in range(10)), _state(call))
+    with pytest.raises(raised), stream:
+        for _ in stream:
+            raise raised
+    assert [ended[0] for ended in call.ended] == [outcome]
+
+
 @pytest.mark.parametrize("proxy", [TracedStream, TracedAsyncStream, _RawStreamResponse, _StreamingResponse])
 def test_a_half_built_proxy_is_collected_quietly(proxy: type) -> None:
     """A proxy whose `__init__` never ran (it raised) has no state: collecting it must not raise from `__del__`

@@ -19,7 +19,6 @@ No context is attached while the caller iterates: a span the caller opens in its
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -134,10 +133,11 @@ class StreamState:
 
 def _closed_by(error: BaseException | None) -> tuple[str, BaseException | None]:
     """How a stream closed while an exception was propagating ended: the caller's error (an openai stream helper
-    that failed on a chunk, the caller's own code) is the stream's; a cancelled task cancels it."""
+    that failed on a chunk, the caller's own code) is the stream's; a cancelled task or an interrupt (Ctrl-C,
+    `SystemExit`) cancels it, as it does a stream interrupted while it waits for a chunk (`StreamState.ended_by`)."""
     if error is None or isinstance(error, GeneratorExit):
         return CLOSED, None
-    if isinstance(error, asyncio.CancelledError):
+    if not isinstance(error, Exception):  # asyncio.CancelledError, KeyboardInterrupt, SystemExit
         return CANCELLED, None
     return FAILED, error
 
