@@ -47,8 +47,8 @@ class StreamedCall(Protocol):
 class StreamState:
     """What one stream has seen so far, and the one place its span is ended.
 
-    The proxies append each chunk to `pending` in `__next__`/`__anext__`; `read_pending` feeds a full batch to the
-    accumulator, and `finish` what is left.
+    Each chunk is appended to `pending` (by the loops' generators inline, by `take` for `next()` / `anext()`);
+    `read_pending` feeds a full batch to the accumulator, and `finish` what is left.
     """
 
     __slots__ = (

@@ -78,14 +78,13 @@ def _answer(sources: _Sources, count: int) -> dict[str, Any]:
     output = sources.parsed("gen_ai.output.messages")
     if not isinstance(output, list) or not output:
         return {}
-    from ..instrumentation._attributes import output_answer  # here: a query that reads no attributes (stats,
-    # metrics) does not import the instrumentation
+    # Imported here: a query that reads no attributes (stats, metrics) does not import the instrumentation.
+    from ..instrumentation._attributes import output_answer, output_content_attributes
+    from ..instrumentation._response import ResponseRecord
 
     answer = output_answer(output)
     if answer is not None:  # the common case: no JSON encoded again just to be dropped
         return {"output.value": answer}
-    from ..instrumentation._attributes import output_content_attributes
-    from ..instrumentation._response import ResponseRecord
 
     return {"output.value": output_content_attributes(ResponseRecord(output=output), sys.maxsize)["output.value"]}
 
