@@ -1,9 +1,9 @@
 """Metrics are recorded off the caller's path (`_metrics.MetricRecorder`): late is fine, lost is not.
 
-A call queues its measurements; a worker thread records them; every collection of the meter provider records what
-is still queued first. These tests hold the worker back (its batch pause made a minute long) so that they see what
-the collection itself does, and check the exact values that reach a reader, an exporter at shutdown, and an
-exporter at the process's exit.
+A call queues its measurements; every collection of the meter provider records what is still queued first; a worker
+thread records the queue whenever it reaches `_WAKE_AT` calls. These tests hold the worker back (a queue that never
+fills) so that they see what the collection itself does, and check the exact values that reach a reader, an exporter
+at shutdown, and an exporter at the process's exit.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,8 @@ ATTRIBUTES = {
 
 @pytest.fixture
 def worker_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker wakes, then pauses a minute before recording: what the tests see is the collection's doing."""
-    monkeypatch.setattr(_metrics, "_BATCH_SECONDS", 60.0)
+    """The worker is never woken: what the tests see is the collection's doing."""
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 1_000_000)
 
 
 class KeepingExporter(MetricExporter):
@@ -107,102 +108,78 @@ def test_instrumenting_again_with_the_same_meter_provider_still_records_at_colle
     assert counts == [1, 2]
 
 
-def test_the_worker_records_on_its_own_thread_without_any_collection() -> None:
-    recorded: list[tuple[str, float, dict[str, Any], str]] = []
-    done = threading.Event()
+class _Instrument:
+    """Stands in for an SDK instrument: keeps what is recorded, and on which thread."""
 
-    class Instrument:
-        def __init__(self, name: str) -> None:
-            self.name = name
+    def __init__(self, name: str, recorded: list[tuple[str, float, dict[str, Any], str]]) -> None:
+        self.name, self.recorded = name, recorded
 
-        def record(self, value: float, attributes: dict[str, Any], context: Any = None) -> None:
-            recorded.append((self.name, value, attributes, threading.current_thread().name))
-            if self.name == "tokens" and attributes["gen_ai.token.type"] == "output":
-                done.set()
+    def record(self, value: float, attributes: dict[str, Any], context: Any = None) -> None:
+        self.recorded.append((self.name, value, attributes, threading.current_thread().name))
 
-        add = record
+    add = record
 
+
+def _stub_recorder(recorded: list[tuple[str, float, dict[str, Any], str]]) -> _metrics.MetricRecorder:
     class Instruments:
-        duration, tokens, cost = Instrument("duration"), Instrument("tokens"), Instrument("cost")
-        time_to_first_chunk, time_per_output_chunk = Instrument("ttfc"), Instrument("per_chunk")
+        duration, tokens, cost = _Instrument("duration", recorded), _Instrument("tokens", recorded), None
+        time_to_first_chunk = _Instrument("ttfc", recorded)
+        time_per_output_chunk = _Instrument("per_chunk", recorded)
 
     meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("test")
-    recorder = _metrics.MetricRecorder(meter, Instruments())  # type: ignore[arg-type]
-    recorder.put((KEY, 0.25, 0.05, 0.01, 58, 100, 0.0, None))
-    assert done.wait(timeout=30)
+    return _metrics.MetricRecorder(meter, Instruments())  # type: ignore[arg-type]
+
+
+def _wait_until(condition: Any) -> None:
+    """Waits for a condition the worker thread makes true: looks again at each switch of threads, fails after 30 s."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the worker did not record"
+        time.sleep(0)
+
+
+def test_the_worker_records_on_its_own_thread_once_the_queue_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 3)
+    recorded: list[tuple[str, float, dict[str, Any], str]] = []
+    recorder = _stub_recorder(recorded)
+    for duration in (0.25, 0.5):
+        recorder.put((KEY, duration, None, None, None, None, 0.0, None))
+    # below the mark a call only queues: no thread, no wake-up
+    assert (len(recorder._pending), recorder._thread, recorder._wake.is_set()) == (2, None, False)
+    recorder.put((KEY, 0.75, 0.05, 0.01, 58, 100, 0.0, None))  # the third call wakes the worker
+    _wait_until(lambda: len(recorded) == 7)
     worker = "gateway_otel-metrics"
     assert recorded == [
         ("duration", 0.25, ATTRIBUTES, worker),
+        ("duration", 0.5, ATTRIBUTES, worker),
+        ("duration", 0.75, ATTRIBUTES, worker),
         ("ttfc", 0.05, ATTRIBUTES, worker),
         ("per_chunk", 0.01, ATTRIBUTES, worker),
         ("tokens", 58, {**ATTRIBUTES, "gen_ai.token.type": "input"}, worker),
         ("tokens", 100, {**ATTRIBUTES, "gen_ai.token.type": "output"}, worker),
     ]  # a cost of 0 adds nothing, as before
+    _wait_until(lambda: not recorder._wake.is_set())  # back to sleep, and woken again by the next full queue
+    for duration in (1.0, 1.25, 1.5):
+        recorder.put((KEY, duration, None, None, None, None, 0.0, None))
+    _wait_until(lambda: len(recorded) == 10)
+    assert recorded[7:] == [("duration", d, ATTRIBUTES, worker) for d in (1.0, 1.25, 1.5)]
+    assert len(recorder._pending) == 0
     recorder.close()
 
 
-class _CountingEvent(threading.Event):
-    """An event that counts its `set()` calls and can run something when it is cleared."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sets = 0
-        self.on_clear: list[Any] = []
-
-    def set(self) -> None:
-        self.sets += 1
-        super().set()
-
-    def clear(self) -> None:
-        super().clear()
-        while self.on_clear:
-            self.on_clear.pop()()
-
-
-def _scripted_rounds(monkeypatch: pytest.MonkeyPatch, script: dict[int, Any]) -> list[int]:
-    """The worker's pauses as numbered rounds (no real sleeping): `script[n]` runs during round n's pause."""
-    rounds: list[int] = []
-
-    class Clock:
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            rounds.append(len(rounds) + 1)
-            script.get(len(rounds), lambda: None)()
-
-    monkeypatch.setattr(_metrics, "time", Clock)
-    monkeypatch.setattr(_metrics, "_IDLE_ROUNDS", 3)
-    return rounds
-
-
-def test_while_calls_keep_coming_the_worker_looks_on_its_own_and_a_call_wakes_nothing(
-    monkeypatch: pytest.MonkeyPatch, telemetry: Captured
-) -> None:
-    recorder = _recorder()
-    recorder._thread = threading.current_thread()  # the worker is this test's thread: `put` starts none
-    wake = recorder._wake = _CountingEvent()
-    recorder.put((KEY, 0.5, None, None, None, None, None, None))  # the first call wakes the worker
-    rounds = _scripted_rounds(monkeypatch, {2: lambda: recorder.put((KEY, 1.5, None, None, None, None, None, None))})
-    assert _metrics._record_while_busy(weakref.ref(recorder), wake) is True
-    # round 1 records the first call, round 2 the second, rounds 3-5 find nothing: back to waiting
-    assert (rounds, wake.sets, wake.is_set(), len(recorder._pending)) == ([1, 2, 3, 4, 5], 1, False, 0)
-    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
-    assert (duration.count, duration.sum) == (2, 2.0)
-
-
-def test_a_call_queued_as_the_worker_goes_idle_is_recorded_before_it_waits(
-    monkeypatch: pytest.MonkeyPatch, telemetry: Captured
-) -> None:
-    recorder = _recorder()
-    recorder._thread = threading.current_thread()
-    wake = recorder._wake = _CountingEvent()
-    recorder.put((KEY, 0.5, None, None, None, None, None, None))
-    # the call comes after the worker saw an empty queue and before it stopped looking: it saw the event still set
-    wake.on_clear.append(lambda: recorder._pending.append((KEY, 1.5, None, None, None, None, None, None)))
-    rounds = _scripted_rounds(monkeypatch, {})
-    assert _metrics._record_while_busy(weakref.ref(recorder), wake) is True
-    assert (rounds, wake.is_set(), len(recorder._pending)) == ([1, 2, 3, 4, 5, 6, 7, 8], False, 0)
-    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
-    assert (duration.count, duration.sum) == (2, 2.0)
+def test_a_worker_that_falls_far_behind_leaves_the_recording_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded: past `_MAX_PENDING` queued calls (a starved worker) the call records them itself."""
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
+    monkeypatch.setattr(_metrics, "_MAX_PENDING", 4)
+    recorded: list[tuple[str, float, dict[str, Any], str]] = []
+    recorder = _stub_recorder(recorded)
+    recorder._thread = threading.current_thread()  # a worker that never runs
+    for n in range(4):
+        recorder.put((KEY, float(n), None, None, None, None, None, None))
+    assert (recorder._wake.is_set(), len(recorder._pending), recorded) == (True, 4, [])
+    recorder.put((KEY, 4.0, None, None, None, None, None, None))  # the fifth: more than 4 behind
+    here = threading.current_thread().name
+    assert (len(recorder._pending), recorded) == (0, [("duration", float(n), ATTRIBUTES, here) for n in range(5)])
 
 
 def test_shutdown_records_what_is_still_queued(worker_held_back: None, sim: Any) -> None:
@@ -244,10 +221,15 @@ def test_exemplars_still_point_at_the_span_current_when_the_call_ended(telemetry
     assert [e.span_id for e in duration.exemplars] == [parent.get_span_context().span_id]
 
 
-def test_a_forked_child_starts_with_an_empty_queue_and_no_worker(worker_held_back: None, telemetry: Captured) -> None:
+def test_a_forked_child_starts_with_an_empty_queue_and_no_worker(
+    monkeypatch: pytest.MonkeyPatch, telemetry: Captured
+) -> None:
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
     recorder = _recorder()
-    recorder.put((KEY, 0.5, None, None, None, None, None, None))
-    assert recorder._thread is not None
+    recorder._thread = threading.current_thread()  # the parent's worker, not running here
+    for _ in range(3):
+        recorder.put((KEY, 0.5, None, None, None, None, None, None))
+    assert recorder._wake.is_set()
     _metrics._forked(weakref.ref(recorder))()  # what os.register_at_fork runs in the child
     assert (len(recorder._pending), recorder._thread, recorder._wake.is_set()) == (0, None, False)
 
@@ -259,6 +241,7 @@ def test_where_no_thread_can_start_the_caller_records(monkeypatch: pytest.Monkey
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
     recorder = _recorder()
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 1)
     monkeypatch.setattr(threading.Thread, "start", refuse)
     recorder.put((KEY, 0.5, None, None, 58, 100, None, None))
     assert (len(recorder._pending), recorder._thread) == (0, None)
@@ -277,7 +260,7 @@ APP = textwrap.dedent(
     from gateway_otel.instrumentation import _metrics
     from gateway_otel.simulator import http_client
 
-    _metrics._BATCH_SECONDS = 60.0  # the worker never records here: only the exit does
+    _metrics._WAKE_AT = 1_000_000  # the worker never records here: only the exit does
 
     class Printer(MetricExporter):
         def export(self, data, timeout_millis=10_000, **kwargs):

@@ -1,10 +1,11 @@
 """GenAI client metrics with the semantic conventions' bucket boundaries, plus a cost counter in USD.
 
 Each measurement costs the OpenTelemetry SDK about as much as a span (it copies, validates and hashes every
-attribute), ~14 µs here, 4-6 per call. `MetricRecorder` takes them off the caller's path: a call queues one tuple
-and a worker thread records it. Late is fine, lost is not, so every collection of the meter provider (a periodic
-export, `force_flush`, `shutdown` at exit, `InMemoryMetricReader.get_metrics_data()`) first records everything
-queued before it; a test reads exact records right after the call.
+attribute), ~11-14 µs here, 4-6 per call. `MetricRecorder` takes them off the caller's path: a call queues one tuple.
+Late is fine, lost is not, so every collection of the meter provider (a periodic export, `force_flush`, `shutdown` at
+exit, `InMemoryMetricReader.get_metrics_data()`) first records everything queued before it; a test reads exact
+records right after the call. Between collections a worker thread records the queue each time it reaches
+`_WAKE_AT` calls, which bounds its memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import inspect
 import os
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -38,14 +38,13 @@ METRIC_ATTRIBUTES = (
 )
 """What every measurement is grouped by; a call's `key` holds their values in this order, None where absent."""
 _CACHE_SIZE = 256
-_BATCH_SECONDS = 0.05
-"""How long the worker lets measurements gather between two recordings."""
-_IDLE_ROUNDS = 20
-"""Rounds without a measurement (~1 s) after which the worker waits to be woken instead of looking every round.
+_WAKE_AT = 128
+"""Calls queued before the worker is woken to record them: what bounds the queue between collections (~40 KB; 4-6 ms
+of recording per wake-up, on the worker's thread).
 
-While calls keep coming the worker looks on its own every `_BATCH_SECONDS`, so a call only appends to a deque: a
-wake-up per call (an `Event.set()`, then two GIL hand-overs to a thread that sleeps and records) cost a stream ~15 µs
-on the caller's thread plus the hand-overs, more than the recording it moved off that thread."""
+No timer: a worker that looked every 50 ms while calls kept coming took the GIL from a busy caller at each tick, and
+ran 20 times a second for as long; a wake-up (`Event.set()`) per call cost ~15 µs. The bench's per-call
+overhead did not move either way (within its noise); what changed is that nothing runs between calls."""
 _MAX_PENDING = 10_000
 """A queue this long (a worker starved for a second or more) is recorded on the caller's thread: memory stays
 bounded (~1.5 MB)."""
@@ -97,8 +96,7 @@ recorded then)."""
 class MetricRecorder:
     """Records each call's measurements on a worker thread, and everything still queued at each collection.
 
-    `put` is the only thing on the caller's path: a deque append, and an `Event.set()` only when the worker has
-    been idle for a second (`_IDLE_ROUNDS`).
+    `put` is the only thing on the caller's path: a deque append, and an `Event.set()` once per `_WAKE_AT` calls.
     """
 
     def __init__(self, meter: Meter, instruments: Instruments) -> None:
@@ -127,12 +125,15 @@ class MetricRecorder:
         """Queue one call's measurements (the caller's path: never blocks on recording, never raises)."""
         pending = self._pending
         pending.append(measurements)
-        if len(pending) > _MAX_PENDING:
+        if len(pending) >= _WAKE_AT or self._closed:
+            self._drain()
+
+    def _drain(self) -> None:
+        """A full queue: wake the worker. Record on the caller's thread only after `uninstrument()` or when the
+        worker has fallen `_MAX_PENDING` behind."""
+        if self._closed or len(self._pending) > _MAX_PENDING:
             self.flush()
         elif not self._wake.is_set():
-            if self._closed:
-                self.flush()
-                return
             self._wake.set()
             if self._thread is None:
                 self._start()
@@ -230,8 +231,8 @@ def _record_queued(options: CallbackOptions) -> Iterable[Observation]:
 
 
 def _work(ref: weakref.ref[MetricRecorder]) -> None:
-    """The worker: sleeps until a measurement arrives, then records what gathered every `_BATCH_SECONDS` until a
-    second passes without one; ends with its recorder."""
+    """The worker: sleeps until `put` wakes it (`_WAKE_AT` calls queued), records the queue, sleeps again; ends with
+    its recorder. The event is cleared before recording: a call queued meanwhile is recorded now or wakes it again."""
     while True:
         recorder = ref()
         if recorder is None or recorder._closed:
@@ -240,38 +241,14 @@ def _work(ref: weakref.ref[MetricRecorder]) -> None:
         del recorder  # not kept alive by its own thread while waiting
         if not wake.wait(timeout=60.0):
             continue
-        if not _record_while_busy(ref, wake):
-            return
-
-
-def _record_while_busy(ref: weakref.ref[MetricRecorder], wake: threading.Event) -> bool:
-    """Record every round while measurements keep arriving; False when the recorder is gone or closed.
-
-    The event stays set meanwhile, so `put` does not set it again; it is cleared only after an idle spell, and the
-    queue is looked at once more after clearing: a measurement queued just before is not left waiting for the next.
-    """
-    idle = 0
-    while True:
-        time.sleep(_BATCH_SECONDS)
+        wake.clear()
         recorder = ref()
         if recorder is None:
-            return False
-        if recorder._pending:
-            idle = 0
-            try:
-                recorder.flush()
-            except Exception:  # pragma: no cover - flush guards each record
-                internal_error("metrics worker")
-        else:
-            idle += 1
-        if recorder._closed:  # `uninstrument()`: it recorded what was queued and swapped the event
-            return False
-        if idle >= _IDLE_ROUNDS:
-            wake.clear()
-            if not recorder._pending:
-                return True
-            wake.set()
-            idle = 0
+            return
+        try:
+            recorder.flush()
+        except Exception:  # pragma: no cover - flush guards each record
+            internal_error("metrics worker")
         del recorder
 
 
