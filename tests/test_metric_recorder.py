@@ -250,6 +250,19 @@ def test_where_no_thread_can_start_the_caller_records(monkeypatch: pytest.Monkey
     assert (duration.count, duration.sum, duration.attributes) == (1, 0.5, ATTRIBUTES)
 
 
+def test_the_exit_handler_records_what_is_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a meter provider that does not run the collection callback at its end: the recorder's own exit handler."""
+    handlers: list[tuple[Any, tuple[Any, ...]]] = []
+    monkeypatch.setattr(_metrics.atexit, "register", lambda fn, *args: handlers.append((fn, args)))
+    recorded: list[tuple[str, float, dict[str, Any], str]] = []
+    recorder = _stub_recorder(recorded)
+    recorder.put((KEY, 0.5, None, None, None, None, None, None))
+    assert recorded == []
+    [(handler, args)] = handlers
+    handler(*args)  # what the interpreter runs at exit
+    assert (len(recorder._pending), recorded) == (0, [("duration", 0.5, ATTRIBUTES, threading.current_thread().name)])
+
+
 APP = textwrap.dedent(
     """
     import json, sys

@@ -10,6 +10,7 @@ records right after the call. Between collections a worker thread records the qu
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 import threading
@@ -114,6 +115,10 @@ class MetricRecorder:
         # live recorder queued, not one recorder's.
         meter.create_observable_gauge("gateway.client.pending_measurements", callbacks=[_record_queued])
         os.register_at_fork(after_in_child=_forked(weakref.ref(self)))
+        # At exit, before the meter provider's own shutdown (exit handlers run last registered first, and the
+        # provider exists before this recorder): a provider that does not call the callback above at its last
+        # collection still gets what is queued.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _reset(self) -> None:
         """Fresh lock, event and no thread: at start-up, and in a forked child (the parent's thread is not there)."""
@@ -250,6 +255,12 @@ def _work(ref: weakref.ref[MetricRecorder]) -> None:
         except Exception:  # pragma: no cover - flush guards each record
             internal_error("metrics worker")
         del recorder
+
+
+def _flush_at_exit(ref: weakref.ref[MetricRecorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        recorder.flush()
 
 
 def _forked(ref: weakref.ref[MetricRecorder]) -> Any:
