@@ -936,6 +936,9 @@ def main() -> None:
         help="also trace the growth phase with tracemalloc (exact bytes; makes it 5-6x slower)",
     )
     parser.add_argument("--compare", metavar="REF", help="also measure gateway-otel as of this git ref")
+    parser.add_argument(
+        "--rounds", type=int, help=f"interleaved rounds (default {FULL.rounds}): more narrow the intervals (~√n)"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     configs = list(CONFIGS)
@@ -953,6 +956,10 @@ def main() -> None:
     plan = QUICK if args.quick else FULL
     if args.traced_growth:
         plan = dataclasses.replace(plan, growth_traced=True)
+    if args.rounds:
+        if args.rounds < 4:
+            parser.error("--rounds: expected at least 4 (the quartiles need them)")
+        plan = dataclasses.replace(plan, rounds=args.rounds)
     started = time.monotonic()
     log(f"{len(configs)} configurations; venvs under {VENVS}")
     broken_venvs = ensure_venvs(configs)

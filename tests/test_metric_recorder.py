@@ -167,6 +167,35 @@ def test_the_worker_records_on_its_own_thread_once_the_queue_fills(monkeypatch: 
     recorder.close()
 
 
+def test_the_worker_lets_the_callers_thread_run_between_two_calls_measurements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each call's measurements the worker sleeps 0 s, which releases the GIL: a CPU-bound caller waits one
+    call's recording for it, not the interpreter's 5 ms switch interval. A collection records without pausing."""
+    recorded: list[tuple[str, float, dict[str, Any], str]] = []
+
+    class Clock:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            recorded.append(("sleep", seconds, {}, threading.current_thread().name))
+
+    monkeypatch.setattr(_metrics, "time", Clock)
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
+    recorder = _stub_recorder(recorded)
+    for duration in (0.25, 0.5):
+        recorder.put((KEY, duration, None, None, None, None, None, None))
+    _wait_until(lambda: len(recorded) == 4)
+    worker = "gateway_otel-metrics"
+    assert recorded == [
+        ("duration", 0.25, ATTRIBUTES, worker),
+        ("sleep", 0, {}, worker),
+        ("duration", 0.5, ATTRIBUTES, worker),
+        ("sleep", 0, {}, worker),
+    ]
+    recorder._pending.append((KEY, 0.75, None, None, None, None, None, None))
+    recorder.flush()  # what a collection runs
+    assert recorded[4:] == [("duration", 0.75, ATTRIBUTES, threading.current_thread().name)]
+    recorder.close()
+
+
 def test_a_worker_that_falls_far_behind_leaves_the_recording_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays bounded: past `_MAX_PENDING` queued calls (a starved worker) the call records them itself."""
     monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
