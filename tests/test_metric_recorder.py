@@ -8,6 +8,7 @@ at shutdown, and an exporter at the process's exit.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
@@ -30,6 +32,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import gateway_otel
 from conftest import Captured, make_client, metric_points
 from gateway_otel.instrumentation import GatewayInstrumentor, _metrics
+from otlp_receiver import OtlpReceiver
 
 MODEL = "openai/gpt-4o-mini"
 KEY = ("chat", "openrouter", MODEL, "openrouter.ai", 443, MODEL, "OpenAI", None)
@@ -343,3 +346,50 @@ def test_the_process_exit_records_and_exports_what_is_queued(tmp_path: Path) -> 
         '["gen_ai.client.token.usage", "input", 2]',
         '["gen_ai.client.token.usage", "output", 2]',
     ]
+
+
+BUSY_APP = textwrap.dedent(
+    """
+    import openai, gateway_otel
+    from gateway_otel.simulator import http_client
+
+    gateway_otel.instrument()  # the destination from the environment: OTLP to the test's receiver
+    client = openai.OpenAI(base_url="https://openrouter.ai/api/v1", api_key="sk-or-test", http_client=http_client(),
+                           max_retries=0)
+    for _ in range(300):  # the worker is woken twice (128 queued calls each time); the exit records the other 44
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    """
+)
+
+
+def test_the_default_set_up_exports_every_calls_metrics_when_the_process_ends(tmp_path: Path) -> None:
+    """As a user runs it: `instrument()` with an OTLP destination, 300 calls, no shutdown of its own."""
+    script = tmp_path / "app.py"
+    script.write_text(BUSY_APP)
+    with OtlpReceiver() as receiver:
+        env = {
+            **os.environ,
+            "GATEWAY_OTEL_DESTINATIONS": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        }
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        )
+        metrics = [(path, body) for path, _, body in receiver.requests if path == "/v1/metrics"]
+    assert done.returncode == 0, done.stderr
+    counts: dict[tuple[str, Any], int] = {}
+    for _, body in metrics:
+        request = ExportMetricsServiceRequest.FromString(body)
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.histogram.data_points:
+                        token_type = {a.key: a.value.string_value for a in point.attributes}.get("gen_ai.token.type")
+                        key = (metric.name, token_type)
+                        counts[key] = counts.get(key, 0) + point.count
+    assert counts == {
+        ("gen_ai.client.operation.duration", None): 300,
+        ("gen_ai.client.token.usage", "input"): 300,
+        ("gen_ai.client.token.usage", "output"): 300,
+    }
