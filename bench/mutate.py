@@ -48,6 +48,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "gateway_otel.destinations._processor.xǁ_PrivateLogsǁexport__mutmut_*",
     ),
     "streams": (f"{_INSTRUMENTATION}._stream.*",),
+    "metrics": (  # late is fine, lost is not: the recorder's queue, worker, collections and exit
+        f"{_INSTRUMENTATION}._metrics.xǁMetricRecorderǁ*",
+        *(
+            f"{_INSTRUMENTATION}._metrics.{name}__mutmut_*"
+            for name in ("x__work", "x__record_queued", "x__flush_at_exit", "x__forked", "x__metric_attributes")
+        ),
+    ),
     "usage": tuple(
         f"{_INSTRUMENTATION}._response.{name}__mutmut_*"
         for name in ("x_map_usage", "xǁResponseRecordǁclean", "x_int64", "x__text", "x__int", "x__float")

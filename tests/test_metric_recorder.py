@@ -9,12 +9,12 @@ at shutdown, and an exporter at the process's exit.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ def test_a_collection_records_what_the_calls_queued(worker_held_back: None, tele
     assert tokens == {"input": reply.usage.prompt_tokens, "output": reply.usage.completion_tokens}
     [cost] = metrics["gateway.client.cost"]
     assert cost.value == pytest.approx(reply.usage.cost)
+    assert cost.attributes == {**ATTRIBUTES, "gen_ai.response.model": reply.model, "gateway.cost.source": "gateway"}
     assert len(_recorder()._pending) == 0
     assert telemetry.metrics()["gen_ai.client.operation.duration"][0].count == 1  # recorded once, not per collection
 
@@ -199,8 +200,23 @@ def test_the_worker_lets_the_callers_thread_run_between_two_calls_measurements(m
     recorder.close()
 
 
-def test_a_worker_that_falls_far_behind_leaves_the_recording_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Memory stays bounded: past `_MAX_PENDING` queued calls (a starved worker) the call records them itself."""
+def _holding(lock: Any) -> Any:
+    """Another thread holds `lock` until the returned event is set (a recording in progress elsewhere)."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            taken.set()
+            release.wait(30)
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert taken.wait(30)
+    return release
+
+
+def test_a_worker_that_falls_far_behind_leaves_the_recording_to_the_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded: past `_MAX_PENDING` queued calls (a worker left behind) a call records `_WAKE_AT` of
+    them itself — unless another thread is recording already: then it goes on at once."""
     monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
     monkeypatch.setattr(_metrics, "_MAX_PENDING", 4)
     recorded: list[tuple[str, float, dict[str, Any], str]] = []
@@ -211,7 +227,74 @@ def test_a_worker_that_falls_far_behind_leaves_the_recording_to_the_caller(monke
     assert (recorder._wake.is_set(), len(recorder._pending), recorded) == (True, 4, [])
     recorder.put((KEY, 4.0, None, None, None, None, None, None))  # the fifth: more than 4 behind
     here = threading.current_thread().name
-    assert (len(recorder._pending), recorded) == (0, [("duration", float(n), ATTRIBUTES, here) for n in range(5)])
+    assert (len(recorder._pending), recorded) == (3, [("duration", float(n), ATTRIBUTES, here) for n in range(2)])
+    recorder.put((KEY, 5.0, None, None, None, None, None, None))
+    assert (len(recorder._pending), len(recorded)) == (4, 2)  # not past the bound: queued only
+    release = _holding(recorder._lock)
+    recorder.put((KEY, 6.0, None, None, None, None, None, None))  # past it, while another thread records
+    assert (len(recorder._pending), len(recorded)) == (5, 2)
+    release.set()
+    recorder.flush()
+    assert [value for _, value, _, _ in recorded] == [float(n) for n in range(7)]
+
+
+def test_calls_from_many_threads_are_each_recorded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """8 threads queue 500 calls each while another collects without pause; the worker wakes every 7 calls."""
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 7)
+    monkeypatch.setattr(_metrics, "_MAX_PENDING", 50)
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    recorder = _metrics.MetricRecorder(meter, _metrics.Instruments(meter))
+    done = threading.Event()
+
+    def call() -> None:
+        for n in range(500):
+            recorder.put((KEY, n / 1000, None, None, 1, None, None, None))
+
+    def collect() -> None:
+        while not done.is_set():
+            reader.get_metrics_data()
+
+    collector = threading.Thread(target=collect)
+    callers = [threading.Thread(target=call) for _ in range(8)]
+    collector.start()
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    done.set()
+    collector.join()
+    points = metric_points(reader.get_metrics_data())
+    [duration] = points["gen_ai.client.operation.duration"]
+    [tokens] = points["gen_ai.client.token.usage"]
+    assert (duration.count, duration.sum, tokens.sum) == (4000, pytest.approx(8 * sum(range(500)) / 1000), 4000)
+    recorder.close()
+
+
+def test_a_recording_that_collects_does_not_wait_for_itself() -> None:
+    """An instrument whose recording triggers a collection (which records what is queued first)."""
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    instruments = _metrics.Instruments(meter)
+    histogram, collected = instruments.duration, []
+
+    class Collecting:
+        def record(self, value: float, attributes: Any, **kwargs: Any) -> None:
+            histogram.record(value, attributes, **kwargs)
+            if not collected:  # once: a collection from within that collection would wait for the SDK's own lock
+                collected.append(value)
+                reader.get_metrics_data()
+
+    instruments.duration = Collecting()  # type: ignore[assignment]
+    recorder = _metrics.MetricRecorder(meter, instruments)
+    for n in range(3):
+        recorder.put((KEY, float(n), None, None, None, None, None, None))
+    flushing = threading.Thread(target=recorder.flush, daemon=True)
+    flushing.start()
+    flushing.join(30)
+    assert not flushing.is_alive(), "the recording waited for itself"
+    [duration] = metric_points(reader.get_metrics_data())["gen_ai.client.operation.duration"]
+    assert (duration.count, len(recorder._pending)) == (3, 0)
 
 
 def test_shutdown_records_what_is_still_queued(worker_held_back: None, sim: Any) -> None:
@@ -245,25 +328,73 @@ def test_uninstrument_records_what_is_queued_and_later_ends_record_at_once(
     assert telemetry.metrics()["gen_ai.client.operation.duration"][0].count == 2
 
 
+def test_uninstrument_stops_the_worker(monkeypatch: pytest.MonkeyPatch, telemetry: Captured) -> None:
+    monkeypatch.setattr(_metrics, "_WAKE_AT", 1)
+    recorder = _recorder()
+    recorder.put((KEY, 0.5, None, None, None, None, None, None))  # starts the worker
+    worker = recorder._thread
+    assert worker is not None
+    gateway_otel.uninstrument()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert telemetry.metrics()["gen_ai.client.operation.duration"][0].count == 1
+
+
 def test_exemplars_still_point_at_the_span_current_when_the_call_ended(telemetry: Captured, sim: Any) -> None:
+    """Every measurement of a streamed call (its 6 records), recorded later on another thread."""
     tracer = telemetry.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("request handler") as parent:
-        make_client(sim).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
-    [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
-    assert [e.span_id for e in duration.exemplars] == [parent.get_span_context().span_id]
+        stream = make_client(sim).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "one"}], stream=True
+        )
+        for _ in stream:
+            pass
+    metrics = telemetry.metrics()
+    exemplars = {
+        (name, point.attributes.get("gen_ai.token.type")): [e.span_id for e in point.exemplars]
+        for name, points in metrics.items()
+        for point in points
+    }
+    parent_id = parent.get_span_context().span_id
+    assert exemplars == {
+        ("gen_ai.client.operation.duration", None): [parent_id],
+        ("gen_ai.client.operation.time_to_first_chunk", None): [parent_id],
+        ("gen_ai.client.operation.time_per_output_chunk", None): [parent_id],
+        ("gen_ai.client.token.usage", "input"): [parent_id],
+        ("gen_ai.client.token.usage", "output"): [parent_id],
+        ("gateway.client.cost", None): [parent_id],
+    }
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
 def test_a_forked_child_starts_with_an_empty_queue_and_no_worker(
     monkeypatch: pytest.MonkeyPatch, telemetry: Captured
 ) -> None:
+    """A real fork, taken while the parent's worker holds the lock mid-recording: the child starts empty, with locks
+    of its own, and records its own calls."""
     monkeypatch.setattr(_metrics, "_WAKE_AT", 2)
     recorder = _recorder()
     recorder._thread = threading.current_thread()  # the parent's worker, not running here
     for _ in range(3):
         recorder.put((KEY, 0.5, None, None, None, None, None, None))
     assert recorder._wake.is_set()
-    _metrics._forked(weakref.ref(recorder))()  # what os.register_at_fork runs in the child
-    assert (len(recorder._pending), recorder._thread, recorder._wake.is_set()) == (0, None, False)
+    release = _holding(recorder._lock)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        signal.alarm(20)  # a child stuck on the parent's held lock ends, and its report with it
+        os.write(write, repr((len(recorder._pending), recorder._thread, recorder._wake.is_set())).encode())
+        recorder.put((KEY, 1.5, None, None, None, None, None, None))
+        recorder.flush()
+        os.write(write, f" {len(recorder._pending)}".encode())
+        os._exit(0)
+    release.set()
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    os.waitpid(child, 0)
+    assert report == "(0, None, False) 0"
+    assert len(recorder._pending) == 3  # the parent's own queue is untouched
 
 
 def test_where_no_thread_can_start_the_caller_records(monkeypatch: pytest.MonkeyPatch, telemetry: Captured) -> None:
@@ -280,19 +411,6 @@ def test_where_no_thread_can_start_the_caller_records(monkeypatch: pytest.Monkey
     monkeypatch.undo()
     [duration] = telemetry.metrics()["gen_ai.client.operation.duration"]
     assert (duration.count, duration.sum, duration.attributes) == (1, 0.5, ATTRIBUTES)
-
-
-def test_the_exit_handler_records_what_is_queued(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For a meter provider that does not run the collection callback at its end: the recorder's own exit handler."""
-    handlers: list[tuple[Any, tuple[Any, ...]]] = []
-    monkeypatch.setattr(_metrics.atexit, "register", lambda fn, *args: handlers.append((fn, args)))
-    recorded: list[tuple[str, float, dict[str, Any], str]] = []
-    recorder = _stub_recorder(recorded)
-    recorder.put((KEY, 0.5, None, None, None, None, None, None))
-    assert recorded == []
-    [(handler, args)] = handlers
-    handler(*args)  # what the interpreter runs at exit
-    assert (len(recorder._pending), recorded) == (0, [("duration", 0.5, ATTRIBUTES, threading.current_thread().name)])
 
 
 APP = textwrap.dedent(
@@ -374,7 +492,7 @@ def test_the_default_set_up_exports_every_calls_metrics_when_the_process_ends(tm
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         }
         done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env
         )
         metrics = [(path, body) for path, _, body in receiver.requests if path == "/v1/metrics"]
     assert done.returncode == 0, done.stderr

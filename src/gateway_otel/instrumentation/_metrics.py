@@ -10,7 +10,6 @@ records right after the call. Between collections a worker thread records the qu
 
 from __future__ import annotations
 
-import atexit
 import inspect
 import os
 import threading
@@ -48,8 +47,8 @@ No timer: a worker that looked every 50 ms while calls kept coming took the GIL 
 ran 20 times a second for as long; a wake-up (`Event.set()`) per call cost ~15 µs. The bench's per-call
 overhead did not move either way (within its noise); what changed is that nothing runs between calls."""
 _MAX_PENDING = 10_000
-"""A queue this long (a worker starved for a second or more) is recorded on the caller's thread: memory stays
-bounded (~1.5 MB)."""
+"""A queue longer than this (a worker left behind by a process busy on the CPU) is recorded on the callers' threads,
+`_WAKE_AT` calls at a time: memory stays bounded (~3 MB)."""
 
 
 class Instruments:
@@ -116,62 +115,75 @@ class MetricRecorder:
         # live recorder queued, not one recorder's.
         meter.create_observable_gauge("gateway.client.pending_measurements", callbacks=[_record_queued])
         os.register_at_fork(after_in_child=_forked(weakref.ref(self)))
-        # At exit, before the meter provider's own shutdown (exit handlers run last registered first, and the
-        # provider exists before this recorder): a provider that does not call the callback above at its last
-        # collection still gets what is queued.
-        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _reset(self) -> None:
-        """Fresh lock, event and no thread: at start-up, and in a forked child (the parent's thread is not there)."""
-        self._lock = threading.Lock()
+        """Fresh locks, event and no thread: at start-up, and in a forked child (the parent's thread is not there).
+
+        Re-entrant: an instrument whose recording triggers a collection (an exporter that records metrics of its
+        own, say) records the rest of the queue from within, instead of waiting for itself forever."""
+        self._lock = threading.RLock()
+        self._start_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def put(self, measurements: Measurements) -> None:
-        """Queue one call's measurements (the caller's path: never blocks on recording, never raises)."""
+        """Queue one call's measurements (the caller's path: never waits for a recording, never raises)."""
         pending = self._pending
         pending.append(measurements)
         if len(pending) >= _WAKE_AT or self._closed:
             self._drain()
 
     def _drain(self) -> None:
-        """A full queue: wake the worker. Record on the caller's thread only after `uninstrument()` or when the
-        worker has fallen `_MAX_PENDING` behind."""
-        if self._closed or len(self._pending) > _MAX_PENDING:
+        """A full queue: wake the worker. Record on the caller's thread only after `uninstrument()`, or, when the
+        worker has fallen `_MAX_PENDING` behind (a process busy on the CPU, where it lets the callers go first), a
+        batch of `_WAKE_AT` — unless another thread is recording already: then the caller goes on at once."""
+        if self._closed:
             self.flush()
+        elif len(self._pending) > _MAX_PENDING:
+            self.flush(most=_WAKE_AT, wait=False)
         elif not self._wake.is_set():
             self._wake.set()
             if self._thread is None:
                 self._start()
 
-    def flush(self, *, yielding: bool = False) -> None:
-        """Record everything queued, now, on this thread. Holding the lock throughout, so that a collection that
-        flushes first sees every measurement queued before it, including one the worker had already taken.
+    def flush(self, *, yielding: bool = False, most: int | None = None, wait: bool = True) -> None:
+        """Record what is queued when the lock is taken (calls queued meanwhile are the next flush's), on this
+        thread. One recorder at a time, so that a collection that flushes first sees every measurement queued before
+        it, including one the worker had already taken.
 
         `yielding` (the worker): the GIL is let go after each call's measurements, so that a busy caller's thread
         waits ~50 µs for the worker, not the interpreter's switch interval (5 ms) it would otherwise hold it for.
+        `most`: record at most that many calls. `wait=False`: return at once if another thread is recording.
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
             pending = self._pending
-            while pending:
+            count = len(pending) if most is None else min(most, len(pending))
+            for _ in range(count):
                 try:
-                    self._record(pending.popleft())
+                    item = pending.popleft()
+                except IndexError:  # a collection from within a recording took the rest
+                    return
+                try:
+                    self._record(item)
                 except Exception:
                     internal_error("metrics")
                 if yielding:
                     time.sleep(0)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """`uninstrument()`: record what is queued and stop the worker; a stream still open records at its end."""
         self._closed = True
-        wake, self._wake = self._wake, threading.Event()
-        wake.set()  # the worker wakes, records and ends
+        self._wake.set()  # the worker wakes, records what it finds and ends
         self.flush()
 
     def _start(self) -> None:
         """Start the worker; where no thread can start (at interpreter shutdown), record on the caller's thread."""
         try:
-            with self._lock:
+            with self._start_lock:
                 if self._thread is None:
                     thread = threading.Thread(target=_work, args=(weakref.ref(self),), name="gateway_otel-metrics")
                     thread.daemon = True
@@ -262,12 +274,6 @@ def _work(ref: weakref.ref[MetricRecorder]) -> None:
         except Exception:  # pragma: no cover - flush guards each record
             internal_error("metrics worker")
         del recorder
-
-
-def _flush_at_exit(ref: weakref.ref[MetricRecorder]) -> None:
-    recorder = ref()
-    if recorder is not None:
-        recorder.flush()
 
 
 def _forked(ref: weakref.ref[MetricRecorder]) -> Any:
